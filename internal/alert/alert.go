@@ -1,0 +1,189 @@
+// Package alert recognises what a security product sent and says which users it names.
+//
+// Each product's format is one file: a few types mirroring the vendor's documented schema
+// and one Format value registered in init. Recognition reads the document's top level once
+// and asks each format whether it is its own. This package decides nothing about revoking:
+// it reports who is named, in which role, under which identifiers, exactly as the alert
+// says. It never calls anything.
+package alert
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/session-revoker/session-revoker/internal/delivery"
+)
+
+// Alert is one alert, incident or request naming users whose sessions may need revoking.
+type Alert struct {
+	Format     string      `json:"format"`
+	ID         string      `json:"id,omitempty"`
+	Title      string      `json:"title,omitempty"`
+	Severity   string      `json:"severity,omitempty"`
+	TenantID   string      `json:"tenantId,omitempty"`
+	Principals []Principal `json:"principals"`
+
+	// DryRun and Reason come from a direct invocation, like the cmdlet's -WhatIf.
+	DryRun bool   `json:"dryRun,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Principal is a user as the alert names them. Fields hold what the alert claims; the
+// identity package judges them before anything reaches Graph.
+type Principal struct {
+	UserID            string `json:"userId,omitempty"`            // claimed Entra object id
+	UserPrincipalName string `json:"userPrincipalName,omitempty"` // claimed UPN
+	// Account is an identifier whose kind the format cannot tell (a SIEM's "user" field:
+	// a UPN, an object id, a login or a SID); it is classified by shape.
+	Account  string   `json:"account,omitempty"`
+	TenantID string   `json:"tenantId,omitempty"`
+	UserType string   `json:"userType,omitempty"` // Member or Guest, when the alert says
+	Roles    []string `json:"roles,omitempty"`    // evidence roles: compromised, attacker, ...
+}
+
+// Format is one product's alert shape.
+type Format struct {
+	Name string
+	// Match says whether a document is this format's, from its top level and envelope.
+	Match func(*Document) bool
+	// Extract reads the alerts out of a document Match accepted.
+	Extract func(*Document) ([]Alert, error)
+}
+
+// Document is what a format sees: the body, its top-level members and the EventBridge
+// envelope it arrived in, if any.
+type Document struct {
+	Body     []byte
+	Top      delivery.Object
+	Envelope delivery.Envelope
+}
+
+var formats []Format
+
+// register adds a format. Formats must not overlap; init order does not matter.
+func register(f Format) { formats = append(formats, f) }
+
+// Formats lists the registered format names.
+func Formats() []string {
+	names := make([]string, len(formats))
+	for i, f := range formats {
+		names[i] = f.Name
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ErrUnrecognised wraps every "no format knows this document" error.
+var ErrUnrecognised = errors.New("unrecognised payload")
+
+// Recognise returns the alerts in one delivered record. Alerts without an id of their own
+// take the envelope's event id or the record's message id, so every alert can be named.
+func Recognise(rec delivery.Record) ([]Alert, error) {
+	if rec.Err != nil {
+		return nil, rec.Err
+	}
+	if len(rec.Body) == 0 || rec.Top == nil {
+		// Records come from delivery.Unwrap, which validated and scanned them.
+		return nil, fmt.Errorf("%w: expected a JSON object", ErrUnrecognised)
+	}
+	alerts, err := recognise(&Document{Body: rec.Body, Top: rec.Top, Envelope: rec.Envelope}, 0)
+	if err != nil {
+		return nil, err
+	}
+	fallback := rec.Envelope.ID
+	if fallback == "" {
+		fallback = rec.MessageID
+	}
+	for i := range alerts {
+		if alerts[i].ID == "" {
+			alerts[i].ID = fallback
+		}
+	}
+	return alerts, nil
+}
+
+// maxListDepth bounds lists of lists ({"value": [{"value": [...]}]}); real APIs nest one.
+const maxListDepth = 2
+
+func recognise(doc *Document, depth int) ([]Alert, error) {
+	var matched *Format
+	for i := range formats {
+		if formats[i].Match(doc) {
+			if matched != nil {
+				// Two formats claiming one document is a bug in a Match, never a guess.
+				return nil, fmt.Errorf("%w: both %s and %s match", ErrUnrecognised, matched.Name, formats[i].Name)
+			}
+			matched = &formats[i]
+		}
+	}
+	if matched != nil {
+		return matched.Extract(doc)
+	}
+	if depth < maxListDepth && doc.Top.IsArray("value") {
+		return recogniseList(doc, depth)
+	}
+	return nil, fmt.Errorf("%w: no known alert format has top-level keys [%s]%s; expected one of: %s, or a direct request {\"userId\": \"<object id or UPN>\"}",
+		ErrUnrecognised, doc.Top.Keys(), envelopeHint(doc.Envelope), strings.Join(Formats(), ", "))
+}
+
+// recogniseList reads a Graph collection response ({"value": [...]}), as returned by
+// GET /security/alerts_v2 or /identityProtection/riskDetections: each item is recognised
+// on its own.
+func recogniseList(doc *Document, depth int) ([]Alert, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(doc.Top.Get("value"), &items); err != nil {
+		return nil, fmt.Errorf("%w: \"value\" list: %v", ErrUnrecognised, err)
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%w: \"value\" list is empty", ErrUnrecognised)
+	}
+	var all []Alert
+	for i, item := range items {
+		if len(item) == 0 || item[0] != '{' {
+			return nil, fmt.Errorf("%w: \"value\"[%d] is not a JSON object", ErrUnrecognised, i)
+		}
+		alerts, err := recognise(&Document{Body: item, Top: delivery.TopLevel(item), Envelope: doc.Envelope}, depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("\"value\"[%d]: %w", i, err)
+		}
+		all = append(all, alerts...)
+	}
+	return all, nil
+}
+
+func envelopeHint(e delivery.Envelope) string {
+	if e.Source == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (EventBridge source %s, detail-type %s)", clip(e.Source), clip(e.DetailType))
+}
+
+func clip(s string) string {
+	if len(s) > 60 {
+		s = s[:60] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// odataType reads "@odata.type", which Graph payloads use to say what they are.
+func (d *Document) odataType() string { return d.Top.String("@odata.type") }
+
+// decode unmarshals the body into v, naming the format in the error.
+func (d *Document) decode(format string, v any) error {
+	if err := json.Unmarshal(d.Body, v); err != nil {
+		return fmt.Errorf("%s: %w", format, describe(err))
+	}
+	return nil
+}
+
+// describe words a decoding error by field and type, never by value.
+func describe(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return fmt.Errorf("field %q has the wrong JSON type (%s, expected %s)", typeErr.Field, typeErr.Value, typeErr.Type)
+	}
+	return err
+}

@@ -1,0 +1,39 @@
+package alert
+
+import "strings"
+
+// Entra ID Protection risk detection: GET /identityProtection/riskDetections, one risk
+// event (impossibleTravel, anomalousToken, ...) for one user.
+// https://learn.microsoft.com/graph/api/resources/riskdetection
+// userDisplayName is a display name even where a doc page calls it a UPN: never used.
+
+type riskDetection struct {
+	ID                string `json:"id"`
+	RiskEventType     string `json:"riskEventType"`
+	RiskLevel         string `json:"riskLevel"`
+	UserID            string `json:"userId"`
+	UserPrincipalName string `json:"userPrincipalName"`
+}
+
+func init() {
+	register(Format{
+		Name: "entra-risk-detection",
+		Match: func(d *Document) bool {
+			t := d.odataType()
+			return strings.EqualFold(t, "#microsoft.graph.riskDetection") || (t == "" && d.Top.Has("riskEventType"))
+		},
+		Extract: func(d *Document) ([]Alert, error) {
+			var r riskDetection
+			if err := d.decode("entra-risk-detection", &r); err != nil {
+				return nil, err
+			}
+			return []Alert{{
+				Format:     "entra-risk-detection",
+				ID:         r.ID,
+				Title:      r.RiskEventType,
+				Severity:   r.RiskLevel,
+				Principals: []Principal{{UserID: r.UserID, UserPrincipalName: r.UserPrincipalName}},
+			}}, nil
+		},
+	})
+}

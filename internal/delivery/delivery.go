@@ -1,0 +1,182 @@
+// Package delivery takes apart the shapes in which AWS hands a payload to the function:
+// an EventBridge envelope, an SQS batch, an EventBridge Pipes array, or a bare document
+// (a direct invocation, or a rule whose input transformer passed only the detail).
+//
+// It knows nothing of alert formats: each record it yields is one document for the alert
+// package to recognise, with the envelope's metadata beside it.
+package delivery
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// MaxPayload is the largest payload read at all. Lambda's own limit for a synchronous
+// invocation is 6 MB; no real alert comes near 1 MiB, so anything larger is refused unread.
+const MaxPayload = 1 << 20
+
+// Kind says how the records arrived, which decides how failures are reported back.
+type Kind uint8
+
+const (
+	Single Kind = iota // one document: a failure fails the invocation
+	SQS                // an SQS event source batch: failures go in batchItemFailures
+	Pipes              // an EventBridge Pipes batch: likewise
+)
+
+func (k Kind) String() string {
+	switch k {
+	case SQS:
+		return "sqs"
+	case Pipes:
+		return "pipes"
+	}
+	return "single"
+}
+
+// Envelope is the metadata of an EventBridge event around a detail.
+type Envelope struct {
+	ID         string `json:"id"`
+	Source     string `json:"source"`
+	DetailType string `json:"detail-type"`
+	Account    string `json:"account"`
+	Region     string `json:"region"`
+	Time       string `json:"time"`
+}
+
+// Record is one document to recognise.
+type Record struct {
+	// MessageID identifies the record to the batch's source (an SQS messageId); empty for
+	// a single document.
+	MessageID string
+	Envelope  Envelope // zero when the document came bare
+	Body      []byte   // a JSON object, validated
+	Top       Object   // Body's top level
+	// Err is set when this record could not be taken apart; the others still can be.
+	Err error
+}
+
+// Batch is everything one invocation carries.
+type Batch struct {
+	Kind    Kind
+	Records []Record
+}
+
+// ErrTooLarge is returned for payloads over MaxPayload.
+var ErrTooLarge = fmt.Errorf("payload larger than %d bytes: refused without reading", MaxPayload)
+
+// Unwrap splits a payload into records. It fails only when the payload as a whole is
+// unusable; a bad record inside a batch is returned with its Err set. The payload is
+// validated once; everything after that scans it in place.
+func Unwrap(payload []byte) (Batch, error) {
+	if len(payload) > MaxPayload {
+		return Batch{}, ErrTooLarge
+	}
+	payload = bytes.TrimSpace(payload)
+	if len(payload) == 0 {
+		return Batch{}, errors.New("empty payload: expected a JSON object (an alert or an EventBridge event) or an array (EventBridge Pipes)")
+	}
+	if !json.Valid(payload) {
+		return Batch{}, errors.New("payload is not valid JSON")
+	}
+	switch payload[0] {
+	case '[':
+		return unwrapPipes(payload)
+	case '{':
+	default:
+		return Batch{}, errors.New("payload is a JSON scalar: expected an object or an array")
+	}
+	top := TopLevel(payload)
+	if records := top.Get("Records"); len(records) > 0 && records[0] == '[' {
+		if b, ok := unwrapSQS(records); ok {
+			return b, nil
+		}
+	}
+	return Batch{Kind: Single, Records: []Record{document("", payload, top)}}, nil
+}
+
+// document turns one valid JSON object into a record, lifting an EventBridge envelope
+// off it: an object with a string "source" and "detail-type" and an object "detail".
+func document(messageID string, body []byte, top Object) Record {
+	rec := Record{MessageID: messageID, Body: body, Top: top}
+	detail := top.Get("detail")
+	source, detailType := top.String("source"), top.String("detail-type")
+	if source == "" || detailType == "" || len(detail) == 0 || detail[0] != '{' {
+		return rec
+	}
+	rec.Envelope = Envelope{
+		ID: top.String("id"), Source: source, DetailType: detailType,
+		Account: top.String("account"), Region: top.String("region"), Time: top.String("time"),
+	}
+	rec.Body = detail
+	rec.Top = TopLevel(detail)
+	return rec
+}
+
+// unwrapSQS reads an SQS event source batch; ok is false when "Records" is not one (an
+// S3 or SNS event, which no format here knows, falls through to recognition).
+func unwrapSQS(records []byte) (Batch, bool) {
+	var items []json.RawMessage
+	if json.Unmarshal(records, &items) != nil || len(items) == 0 {
+		return Batch{}, false
+	}
+	if first := TopLevel(items[0]); first.String("eventSource") != "aws:sqs" {
+		return Batch{}, false
+	}
+	b := Batch{Kind: SQS, Records: make([]Record, 0, len(items))}
+	for i, raw := range items {
+		b.Records = append(b.Records, message(i, raw))
+	}
+	return b, true
+}
+
+// unwrapPipes reads an EventBridge Pipes batch: always an array, even for one item. Items
+// from an SQS source keep their messageId so partial failures can name them.
+func unwrapPipes(payload []byte) (Batch, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(payload, &items); err != nil {
+		return Batch{}, fmt.Errorf("EventBridge Pipes batch: %w", err)
+	}
+	if len(items) == 0 {
+		return Batch{}, errors.New("EventBridge Pipes batch is empty")
+	}
+	b := Batch{Kind: Pipes, Records: make([]Record, 0, len(items))}
+	for i, raw := range items {
+		b.Records = append(b.Records, message(i, raw))
+	}
+	return b, nil
+}
+
+// message reads one batch item: an SQS message whose body is a JSON string, or (from a
+// Pipes enrichment or transformer) a document in its own right.
+func message(i int, raw json.RawMessage) Record {
+	if len(raw) == 0 || raw[0] != '{' {
+		return Record{Err: fmt.Errorf("record %d: not a JSON object", i)}
+	}
+	top := TopLevel(raw)
+	id := top.String("messageId")
+	if id == "" {
+		return document("", raw, top)
+	}
+	var body string
+	if err := json.Unmarshal(top.Get("body"), &body); err != nil {
+		return Record{MessageID: id, Err: fmt.Errorf("record %d (messageId %s): no string \"body\"", i, clip(id))}
+	}
+	// The body is JSON inside a string: decoded once above, validated here.
+	b := bytes.TrimSpace([]byte(body))
+	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+		return Record{MessageID: id, Err: fmt.Errorf("record %d (messageId %s): body is not a JSON object", i, clip(id))}
+	}
+	return document(id, b, TopLevel(b))
+}
+
+// clip bounds a value from the payload before it goes into an error message.
+func clip(s string) string {
+	const max = 80
+	if len(s) > max {
+		return fmt.Sprintf("%q…", s[:max])
+	}
+	return fmt.Sprintf("%q", s)
+}

@@ -1,0 +1,178 @@
+package delivery
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// Object is the top level of a JSON object: its keys and the raw text of their values,
+// pointing into the payload. Delivery shapes and every alert format's Match read it, so a
+// document is scanned once however many formats are registered.
+type Object []Field
+
+// Field is one top-level member.
+type Field struct {
+	Key   []byte // raw, still quoted: compared without allocating
+	Value []byte
+}
+
+// TopLevel scans a JSON object that json.Valid has accepted. It allocates only the slice
+// of fields: keys and values point into b.
+func TopLevel(b []byte) Object {
+	o := make(Object, 0, 16)
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] == '}' {
+			return o
+		}
+		if b[i] == ',' {
+			i++
+			continue
+		}
+		end := skipValue(b, i)
+		key := b[i:end]
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return o
+		}
+		i = skipSpace(b, i+1)
+		end = skipValue(b, i)
+		o = append(o, Field{Key: key, Value: b[i:end]})
+		i = end
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the value starting at i.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+		return len(b)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			case '"':
+				j = skipValue(b, j) - 1
+			}
+		}
+		return len(b)
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t' {
+		j++
+	}
+	return j
+}
+
+// Unquote returns a JSON string's value; it allocates only for strings with escapes.
+func Unquote(v []byte) string {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return ""
+	}
+	inner := v[1 : len(v)-1]
+	for _, c := range inner {
+		if c == '\\' {
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				return ""
+			}
+			return s
+		}
+	}
+	return string(inner)
+}
+
+// Get returns the raw value of key, or nil.
+func (o Object) Get(key string) []byte {
+	for _, f := range o {
+		if len(f.Key) == len(key)+2 && string(f.Key[1:len(f.Key)-1]) == key {
+			return f.Value
+		}
+	}
+	// A key spelled with escapes (\u0040odata.type) is still that key.
+	for _, f := range o {
+		if bytesHasBackslash(f.Key) && Unquote(f.Key) == key {
+			return f.Value
+		}
+	}
+	return nil
+}
+
+func bytesHasBackslash(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
+// Has reports whether key is present.
+func (o Object) Has(key string) bool { return o.Get(key) != nil }
+
+// String returns key's value when it is a JSON string, else "".
+func (o Object) String(key string) string { return Unquote(o.Get(key)) }
+
+// IsArray reports whether key holds a JSON array.
+func (o Object) IsArray(key string) bool {
+	v := o.Get(key)
+	return len(v) > 0 && v[0] == '['
+}
+
+// Keys lists the top-level keys, for error messages that must not echo values.
+func (o Object) Keys() string {
+	const most = 20
+	var sb strings.Builder
+	for i, f := range o {
+		if i == most {
+			sb.WriteString(" …")
+			break
+		}
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		k := Unquote(f.Key)
+		if len(k) > 40 {
+			k = k[:40] + "…"
+		}
+		sb.WriteString(strings.ToValidUTF8(strings.Map(printable, k), "?"))
+	}
+	return sb.String()
+}
+
+func printable(r rune) rune {
+	if r < 0x20 || r == 0x7f {
+		return '?'
+	}
+	return r
+}

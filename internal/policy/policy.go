@@ -1,0 +1,226 @@
+// Package policy turns the users an alert names into decisions: who is revoked, who is
+// skipped and why, who cannot be addressed at all. It is pure: no I/O, no clock, so every
+// rule is testable from a table and the same decisions are shown by `make extract`.
+//
+// It must never let an identifier through that identity did not classify as an object id
+// or a UPN: a Decision with Revoke set is safe to put in a Graph URL.
+package policy
+
+import (
+	"strings"
+
+	"github.com/session-revoker/session-revoker/internal/alert"
+	"github.com/session-revoker/session-revoker/internal/identity"
+	"github.com/session-revoker/session-revoker/internal/outcome"
+)
+
+// Settings are the operator's rules.
+type Settings struct {
+	// DryRun decides everything and revokes nobody.
+	DryRun bool
+	// TargetRoles are the evidence roles whose users are revoked. A user the alert gives
+	// roles for, none of them here, is skipped: an attacker's or a contextual account is
+	// not the victim. Users without roles are targeted.
+	TargetRoles []string
+}
+
+// DefaultTargetRoles are the Graph evidence roles of a victim.
+var DefaultTargetRoles = []string{"compromised", "attacked"}
+
+// Target is one user after deduplication across a delivery's alerts.
+type Target struct {
+	UserID            string // a validated object id, lowercase
+	UserPrincipalName string // a validated UPN, as the alert spelled it
+	Identifier        string // the alert's value when neither could be had, clipped
+	Guest             bool
+	Roles             []string
+	Format            string // of the first alert that named the user
+	AlertID           string
+}
+
+// Key is what Graph is addressed with: the object id when known, else the UPN.
+func (t *Target) Key() string {
+	if t.UserID != "" {
+		return t.UserID
+	}
+	return t.UserPrincipalName
+}
+
+// Decision is what will be done for one target.
+type Decision struct {
+	Target
+	// Revoke: call Graph for this user. When false, Status and Reason are final.
+	Revoke bool
+	Status outcome.Status
+	Reason string
+}
+
+// Decide resolves, deduplicates and judges every principal of every alert.
+func Decide(alerts []alert.Alert, s Settings) []Decision {
+	var ds []Decision
+	index := make(map[string]int) // lowercase id or UPN or raw identifier -> position in ds
+	for ai := range alerts {
+		a := &alerts[ai]
+		dry := s.DryRun || a.DryRun
+		for _, p := range a.Principals {
+			t, unusable := resolve(p, a)
+			d := decide(t, unusable, s, dry)
+			if i, ok := lookup(index, &d.Target); ok {
+				merge(&ds[i], d, s, dry)
+				remember(index, &ds[i].Target, i)
+				continue
+			}
+			ds = append(ds, d)
+			remember(index, &d.Target, len(ds)-1)
+		}
+	}
+	return ds
+}
+
+// resolve classifies what a principal claims, keeping only identifiers Graph can address.
+func resolve(p alert.Principal, a *alert.Alert) (Target, string) {
+	t := Target{Roles: p.Roles, Format: a.Format, AlertID: a.ID, Guest: strings.EqualFold(p.UserType, "guest")}
+	var unusable identity.Kind
+	var reason string
+	note := func(raw string, k identity.Kind, why string) {
+		// Keep the most telling reason: a crafted value beats a bare login beats empty.
+		if k > unusable || unusable == identity.Empty {
+			unusable, reason, t.Identifier = k, why, clip(raw)
+		}
+	}
+	for _, raw := range [...]string{p.UserID, p.UserPrincipalName, p.Account} {
+		raw = strings.TrimSpace(raw)
+		k, why := identity.Classify(raw)
+		switch k {
+		case identity.ObjectID:
+			if t.UserID == "" {
+				t.UserID = strings.ToLower(raw)
+			}
+		case identity.UPN, identity.Guest:
+			if t.UserPrincipalName == "" {
+				t.UserPrincipalName = raw
+				t.Guest = t.Guest || k == identity.Guest
+			}
+		case identity.Empty:
+		default:
+			note(raw, k, why)
+		}
+	}
+	if t.UserID != "" || t.UserPrincipalName != "" {
+		t.Identifier = ""
+		return t, ""
+	}
+	return t, unusableReason(unusable, reason)
+}
+
+func unusableReason(k identity.Kind, why string) string {
+	switch k {
+	case identity.BuiltIn:
+		return "built-in"
+	case identity.Login:
+		return "a bare login, not a user principal name or object id: Graph cannot address it"
+	case identity.SID:
+		return "an on-premises SID, not an Entra object id: Graph cannot address it"
+	case identity.Invalid:
+		return "invalid identifier: " + why
+	}
+	return "no user identifier in the alert"
+}
+
+func decide(t Target, unusable string, s Settings, dry bool) Decision {
+	d := Decision{Target: t}
+	switch {
+	case unusable == "built-in":
+		d.Status, d.Reason = outcome.Skipped, "built-in or machine account: never revoked"
+	case unusable != "":
+		// An alert about a user we cannot address is not handled: an operator must look.
+		d.Status, d.Reason = outcome.Failed, unusable
+	case t.Guest:
+		d.Status, d.Reason = outcome.Skipped, "guest (external) user: revokeSignInSessions does not end a B2B guest's sessions; revoke them in the user's home tenant"
+	case !targetedRole(t.Roles, s.TargetRoles):
+		d.Status, d.Reason = outcome.Skipped, "evidence role "+strings.Join(t.Roles, ",")+" is not a targeted role ("+strings.Join(roles(s.TargetRoles), ",")+")"
+	case dry:
+		d.Status, d.Reason = outcome.WouldRevoke, "dry run: nothing sent to Graph"
+	default:
+		d.Revoke = true
+	}
+	return d
+}
+
+func roles(configured []string) []string {
+	if configured == nil {
+		return DefaultTargetRoles
+	}
+	return configured
+}
+
+func targetedRole(have, want []string) bool {
+	if len(have) == 0 {
+		return true
+	}
+	for _, h := range have {
+		for _, w := range roles(want) {
+			if strings.EqualFold(h, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func keys(t *Target) [3]string {
+	return [3]string{strings.ToLower(t.UserID), strings.ToLower(t.UserPrincipalName), strings.ToLower(t.Identifier)}
+}
+
+func lookup(index map[string]int, t *Target) (int, bool) {
+	for _, k := range keys(t) {
+		if k == "" {
+			continue
+		}
+		if i, ok := index[k]; ok {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func remember(index map[string]int, t *Target, i int) {
+	for _, k := range keys(t) {
+		if k != "" {
+			index[k] = i
+		}
+	}
+}
+
+// merge folds a second mention of one user into the first: identifiers and roles add up,
+// and the decision is taken again on the union, so a user named as attacker in one alert
+// and compromised in another is revoked.
+func merge(into *Decision, d Decision, s Settings, dry bool) {
+	t := into.Target
+	if t.UserID == "" {
+		t.UserID = d.UserID
+	}
+	if t.UserPrincipalName == "" {
+		t.UserPrincipalName = d.UserPrincipalName
+		t.Guest = t.Guest || d.Guest
+	}
+	if len(t.Roles) > 0 && len(d.Roles) == 0 {
+		t.Roles = nil // named once without a role: a subject, targeted
+	} else if len(t.Roles) > 0 {
+		t.Roles = append(append([]string(nil), t.Roles...), d.Roles...)
+	}
+	if t.UserID != "" || t.UserPrincipalName != "" {
+		t.Identifier = ""
+		*into = decide(t, "", s, dry)
+		return
+	}
+	into.Target = t
+}
+
+func clip(s string) string {
+	const max = 128
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}

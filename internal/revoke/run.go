@@ -1,0 +1,261 @@
+package revoke
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/session-revoker/session-revoker/internal/outcome"
+	"github.com/session-revoker/session-revoker/internal/policy"
+)
+
+// Options tune how calls are made. Zero values take the defaults.
+type Options struct {
+	Concurrency int           // users handled at once (default 4)
+	MaxAttempts int           // calls per user for retryable failures (default 4)
+	BaseDelay   time.Duration // first backoff without Retry-After (default 1 s)
+	MaxDelay    time.Duration // longest single wait (default 30 s)
+	CallTimeout time.Duration // one HTTP call, so a hung response cannot eat the deadline (default 15 s)
+	// Margin is kept free before the invocation deadline to write the result (default 3 s).
+	Margin time.Duration
+	// Sleep waits d or until ctx ends; tests replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+func (o Options) withDefaults() Options {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 4
+	}
+	if o.BaseDelay <= 0 {
+		o.BaseDelay = time.Second
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = 30 * time.Second
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 15 * time.Second
+	}
+	if o.Margin <= 0 {
+		o.Margin = 3 * time.Second
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	return o
+}
+
+// Connect yields a Graph client. It is called only when some decision needs Graph, so a
+// dry run or an all-skipped alert never touches credentials.
+type Connect func(ctx context.Context) (Graph, error)
+
+// Run turns every decision into an outcome, in the decisions' order.
+func Run(ctx context.Context, ds []policy.Decision, connect Connect, opt Options) []outcome.Outcome {
+	opt = opt.withDefaults()
+	out := make([]outcome.Outcome, len(ds))
+	var pending []int
+	for i := range ds {
+		out[i] = base(&ds[i])
+		if ds[i].Revoke {
+			pending = append(pending, i)
+		} else {
+			out[i].Status, out[i].Reason = ds[i].Status, ds[i].Reason
+		}
+	}
+	if len(pending) == 0 {
+		return out
+	}
+	g, err := connect(ctx)
+	if err != nil {
+		for _, i := range pending {
+			out[i].Status, out[i].Reason = outcome.Failed, "no Graph client: "+err.Error()
+		}
+		return out
+	}
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(opt.Concurrency, len(pending)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				start := time.Now()
+				revokeOne(ctx, g, &ds[i].Target, &out[i], opt)
+				out[i].DurationMS = time.Since(start).Milliseconds()
+			}
+		}()
+	}
+	for _, i := range pending {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return out
+}
+
+func base(d *policy.Decision) outcome.Outcome {
+	return outcome.Outcome{
+		UserID: d.UserID, UserPrincipalName: d.UserPrincipalName, Identifier: d.Identifier,
+		Format: d.Format, AlertID: d.AlertID,
+	}
+}
+
+func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome, opt Options) {
+	note := ""
+	if t.UserPrincipalName == "" {
+		// An object id alone does not say whether the user is a guest, and Graph answers
+		// 200 for a guest whose sessions it did not end: ask before claiming anything.
+		var u User
+		err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) {
+			var c Call
+			var err error
+			u, c, err = g.User(ctx, t.UserID)
+			return c, err
+		})
+		var ge *Error
+		switch {
+		case err == nil:
+			o.UserPrincipalName = u.UserPrincipalName
+			if strings.EqualFold(u.UserType, "guest") {
+				o.Status, o.Reason = outcome.Skipped, "guest (external) user: revokeSignInSessions does not end a B2B guest's sessions; revoke them in the user's home tenant"
+				return
+			}
+		case errors.As(err, &ge) && ge.Kind == NotFound:
+			o.Status, o.Reason = outcome.NotFound, "no such user in the tenant (404 "+ge.Code+")"
+			return
+		case errors.Is(err, errDeadline):
+			o.Status, o.Reason = outcome.Deferred, err.Error()
+			return
+		default:
+			// Cutting the attacker off matters more than the check; say it was not made.
+			note = "; user type not checked (" + short(err) + "): if this is a guest, the call did not end their sessions"
+		}
+	}
+	err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) { return g.RevokeSignInSessions(ctx, t.Key()) })
+	if err == nil {
+		o.Status, o.Reason = outcome.Revoked, strings.TrimPrefix(note, "; ")
+		return
+	}
+	if errors.Is(err, errDeadline) {
+		o.Status, o.Reason = outcome.Deferred, err.Error()
+		return
+	}
+	var ge *Error
+	if errors.As(err, &ge) && ge.Kind == NotFound {
+		o.Status, o.Reason = outcome.NotFound, "no such user in the tenant (404 "+ge.Code+")"
+		return
+	}
+	o.Status, o.Reason = outcome.Failed, failure(err, o.Attempts)
+}
+
+// errDeadline marks giving up because the invocation's time is nearly spent.
+var errDeadline = errors.New("deferred: the invocation's deadline was too near to try again")
+
+// attempt makes one call, retrying throttling and transient failures with backoff, and
+// records the request ids and attempt count on o.
+func attempt(ctx context.Context, opt Options, o *outcome.Outcome, call func(context.Context) (Call, error)) error {
+	for n := 1; ; n++ {
+		if err := roomFor(ctx, 0, opt); err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, opt.CallTimeout)
+		c, err := call(cctx)
+		cancel()
+		o.Attempts++
+		if c.RequestID != "" {
+			o.RequestID, o.ClientRequestID = c.RequestID, c.ClientRequestID
+		}
+		if err == nil {
+			return nil
+		}
+		var ge *Error
+		if !errors.As(err, &ge) || !ge.Retryable() || n >= opt.MaxAttempts {
+			return err
+		}
+		wait := ge.RetryAfter
+		if wait <= 0 {
+			wait = backoff(n, opt)
+		}
+		if err := roomFor(ctx, wait, opt); err != nil {
+			return fmt.Errorf("%w (last: %s)", err, short(ge))
+		}
+		if err := opt.Sleep(ctx, wait); err != nil {
+			return fmt.Errorf("%w (last: %s)", errDeadline, short(ge))
+		}
+	}
+}
+
+// roomFor fails when waiting d and making one more call would run into the margin kept
+// before the invocation's deadline.
+func roomFor(ctx context.Context, d time.Duration, opt Options) error {
+	if ctx.Err() != nil {
+		return errDeadline
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	if time.Until(deadline) < d+opt.Margin {
+		return errDeadline
+	}
+	return nil
+}
+
+// backoff is exponential with full jitter, so throttled workers do not retry in step.
+func backoff(n int, opt Options) time.Duration {
+	d := opt.BaseDelay << (n - 1)
+	if d > opt.MaxDelay || d <= 0 {
+		d = opt.MaxDelay
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// failure says what went wrong and what fixes it.
+func failure(err error, attempts int) string {
+	var ge *Error
+	if !errors.As(err, &ge) {
+		return "Graph call failed: " + short(err)
+	}
+	switch ge.Kind {
+	case Denied:
+		return "Graph denied the revoke (" + short(ge) + "): grant the app registration the application permission User.RevokeSessions.All and admin consent"
+	case Throttled:
+		return fmt.Sprintf("throttled by Graph after %d attempts (%s): retry later", attempts, short(ge))
+	case Unavailable:
+		return fmt.Sprintf("Graph unavailable after %d attempts (%s)", attempts, short(ge))
+	case Credential:
+		return "no Graph token (" + short(ge) + "): check tenantId, clientId and the credential in the secret"
+	case BadRequest:
+		return "Graph rejected the request (" + short(ge) + ")"
+	}
+	return "Graph call failed: " + short(ge)
+}
+
+// short bounds a service message in a reason.
+func short(err error) string {
+	s := err.Error()
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
