@@ -1,0 +1,163 @@
+// Package graph is the Microsoft Graph client of this function, and the only package that
+// imports msgraph-sdk-go (its models package costs minutes to compile: everything else
+// stays fast by depending on the small interface in package revoke instead).
+//
+// It makes exactly two calls: POST /users/{id}/revokeSignInSessions and
+// GET /users/{id}?$select=id,userPrincipalName,userType. It never retries on its own:
+// retries, with Retry-After honoured to the millisecond, are package revoke's.
+package graph
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	abs "github.com/microsoft/kiota-abstractions-go"
+	kauth "github.com/microsoft/kiota-authentication-azure-go"
+	khttp "github.com/microsoft/kiota-http-go"
+	jsonser "github.com/microsoft/kiota-serialization-json-go"
+	core "github.com/microsoftgraph/msgraph-sdk-go-core"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+
+	"github.com/session-revoker/session-revoker/internal/revoke"
+	"github.com/session-revoker/session-revoker/internal/secrets"
+)
+
+// sdkVersion goes into the SdkVersion telemetry header, as the SDK's own adapter does.
+const sdkVersion = "1.89.0"
+
+// Client calls Graph for one app registration. Build it once per container: its
+// credential caches the token across invocations.
+type Client struct {
+	adapter *core.GraphRequestAdapterBase
+	root    string
+}
+
+// NewCredential builds the azidentity credential for the app in creds.
+func NewCredential(cfg Config, creds secrets.Credentials) (azcore.TokenCredential, error) {
+	e, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	opts := &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: e.authority}},
+		// Instance discovery asks login.microsoftonline.com about the authority; for an
+		// authority the operator configured explicitly there is nothing to discover.
+		DisableInstanceDiscovery: e.custom,
+	}
+	cred, err := azidentity.NewClientSecretCredential(creds.TenantID, creds.ClientID, creds.ClientSecret, opts)
+	if err != nil {
+		// azidentity's message may quote its arguments; name the problem only.
+		return nil, fmt.Errorf("client secret credential: tenantId or clientId is malformed")
+	}
+	return cred, nil
+}
+
+// New builds a client over cred.
+func New(cfg Config, cred azcore.TokenCredential) (*Client, error) {
+	e, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	// Without the Graph host listed, the auth provider silently sends no token to any
+	// host it does not know (the emulator, a proxy).
+	auth, err := kauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{e.scope}, []string{e.host})
+	if err != nil {
+		return nil, fmt.Errorf("graph auth provider: %w", err)
+	}
+	options := core.GraphClientOptions{GraphServiceLibraryVersion: sdkVersion}
+	httpClient := khttp.GetDefaultClient(middlewares(&options)...)
+	// The SDK's service client registers these itself; without it a JSON body, even an
+	// error's, "does not have a factory registered to be parsed".
+	adapter, err := core.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, options,
+		jsonser.NewJsonParseNodeFactory(), jsonser.NewJsonSerializationWriterFactory(), httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("graph request adapter: %w", err)
+	}
+	adapter.SetBaseUrl(e.root + "/v1.0")
+	return &Client{adapter: adapter, root: e.root + "/v1.0"}, nil
+}
+
+// middlewares is the SDK's default pipeline without its retry handler: that one retries
+// a 429 up to three times with whole seconds (it truncates a fractional Retry-After to
+// zero) under its own 180 s budget, blind to the Lambda deadline.
+func middlewares(options *core.GraphClientOptions) []khttp.Middleware {
+	all := core.GetDefaultMiddlewaresWithOptions(options)
+	kept := all[:0]
+	for _, m := range all {
+		if _, retry := m.(*khttp.RetryHandler); !retry {
+			kept = append(kept, m)
+		}
+	}
+	return kept
+}
+
+// RevokeSignInSessions calls POST /users/{user}/revokeSignInSessions.
+func (c *Client) RevokeSignInSessions(ctx context.Context, user string) (revoke.Call, error) {
+	inspect := headersOption()
+	cfg := &users.ItemRevokeSignInSessionsRequestBuilderPostRequestConfiguration{Options: []abs.RequestOption{inspect}}
+	_, err := users.NewItemRevokeSignInSessionsRequestBuilder(c.userURL(user)+"/revokeSignInSessions", c.adapter).
+		PostAsRevokeSignInSessionsPostResponse(ctx, cfg)
+	call := callOf(inspect)
+	if err != nil {
+		return call, classify(err, call)
+	}
+	// Any 2xx is success: the body's value is documented as always true, and older
+	// deployments answer 204 with no body at all.
+	return call, nil
+}
+
+// User reads the user's id, UPN and type.
+func (c *Client) User(ctx context.Context, user string) (revoke.User, revoke.Call, error) {
+	inspect := headersOption()
+	cfg := &users.UserItemRequestBuilderGetRequestConfiguration{Options: []abs.RequestOption{inspect}}
+	u, err := users.NewUserItemRequestBuilder(c.userURL(user)+"?%24select=id,userPrincipalName,userType", c.adapter).Get(ctx, cfg)
+	call := callOf(inspect)
+	if err != nil {
+		return revoke.User{}, call, classify(err, call)
+	}
+	var out revoke.User
+	if u != nil {
+		out.ID, out.UserPrincipalName, out.UserType = deref(u.GetId()), deref(u.GetUserPrincipalName()), deref(u.GetUserType())
+	}
+	return out, call, nil
+}
+
+// userURL addresses a user policy has validated (an object id or a UPN of letters,
+// digits, ' . - _ ! ^ ~ $ and one @). A UPN starting with '$' would be read by Graph as
+// an OData system segment in /users/$x@y, so it goes in the key form /users('$x@y').
+func (c *Client) userURL(user string) string {
+	if strings.HasPrefix(user, "$") {
+		return c.root + "/users('" + url.PathEscape(strings.ReplaceAll(user, "'", "''")) + "')"
+	}
+	return c.root + "/users/" + url.PathEscape(user)
+}
+
+func headersOption() *khttp.HeadersInspectionOptions {
+	o := khttp.NewHeadersInspectionOptions()
+	o.InspectResponseHeaders = true
+	return o
+}
+
+func callOf(o *khttp.HeadersInspectionOptions) revoke.Call {
+	h := o.GetResponseHeaders()
+	return revoke.Call{RequestID: first(h.Get("request-id")), ClientRequestID: first(h.Get("client-request-id"))}
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
