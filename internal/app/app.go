@@ -1,0 +1,133 @@
+// Package app reads the function's configuration from its environment and builds the
+// handler with its real dependencies: Secrets Manager for credentials, azidentity and
+// msgraph-sdk-go for Graph. The Lambda main and the local tools both start here, so what
+// runs locally is what runs in AWS.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/session-revoker/session-revoker/internal/graph"
+	"github.com/session-revoker/session-revoker/internal/handler"
+	"github.com/session-revoker/session-revoker/internal/policy"
+	"github.com/session-revoker/session-revoker/internal/revoke"
+	"github.com/session-revoker/session-revoker/internal/secrets"
+)
+
+// Config is every setting the function reads.
+type Config struct {
+	SecretID    string // GRAPH_SECRET_ID: the Secrets Manager secret with the app's credentials
+	Graph       graph.Config
+	DryRun      bool     // DRY_RUN
+	TargetRoles []string // TARGET_ROLES: comma list of evidence roles to revoke
+}
+
+// ConfigFromEnv reads Config; a bad value is an error naming the variable.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		SecretID: strings.TrimSpace(getenv("GRAPH_SECRET_ID")),
+		Graph: graph.Config{
+			Cloud:         getenv("GRAPH_CLOUD"),
+			GraphRoot:     strings.TrimSpace(getenv("GRAPH_BASE_URL")),
+			AuthorityHost: strings.TrimSpace(getenv("AZURE_AUTHORITY_HOST")),
+		},
+	}
+	if c.SecretID == "" {
+		return Config{}, fmt.Errorf("GRAPH_SECRET_ID is not set: name the Secrets Manager secret holding {\"tenantId\", \"clientId\", \"clientSecret\"}")
+	}
+	if v := strings.TrimSpace(getenv("DRY_RUN")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("DRY_RUN=%q: expected true or false", v)
+		}
+		c.DryRun = b
+	}
+	if v := strings.TrimSpace(getenv("TARGET_ROLES")); v != "" {
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				c.TargetRoles = append(c.TargetRoles, r)
+			}
+		}
+	}
+	if _, err := graph.Check(c.Graph); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// New builds the handler. Nothing here calls Graph or reads the secret: credentials are
+// loaded when the first alert needs them, so a cold start stays fast and a bad secret
+// fails one invocation with a clear reason instead of every init.
+func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	store, err := secrets.NewStore(secretsmanager.NewFromConfig(awsCfg), c.SecretID)
+	if err != nil {
+		return nil, err
+	}
+	conn := &connection{store: store, cfg: c.Graph}
+	return &handler.Handler{
+		Policy:  policy.Settings{DryRun: c.DryRun, TargetRoles: c.TargetRoles},
+		Connect: conn.connect,
+		Log:     log,
+	}, nil
+}
+
+// connection keeps one Graph client per container, rebuilt only when the secret's value
+// changes (a rotation), so its credential's token cache survives across invocations.
+type connection struct {
+	store *secrets.Store
+	cfg   graph.Config
+
+	mu     sync.Mutex
+	creds  secrets.Credentials
+	client *graph.Client
+}
+
+func (c *connection) connect(ctx context.Context) (revoke.Graph, error) {
+	creds, err := c.store.Credentials(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client != nil && creds == c.creds {
+		return c.client, nil
+	}
+	cred, err := graph.NewCredential(c.cfg, creds)
+	if err != nil {
+		return nil, err
+	}
+	client, err := graph.New(c.cfg, cred)
+	if err != nil {
+		return nil, err
+	}
+	c.creds, c.client = creds, client
+	return client, nil
+}
+
+// Logger writes JSON lines at the given level (Lambda's AWS_LAMBDA_LOG_LEVEL names:
+// TRACE, DEBUG, INFO, WARN, ERROR, FATAL); unknown or empty means INFO.
+func Logger(w io.Writer, level string) *slog.Logger {
+	l := slog.LevelInfo
+	switch strings.ToUpper(strings.TrimSpace(level)) {
+	case "TRACE", "DEBUG":
+		l = slog.LevelDebug
+	case "WARN":
+		l = slog.LevelWarn
+	case "ERROR", "FATAL":
+		l = slog.LevelError
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,442 @@
+package app_test
+
+// End-to-end tests: the real handler built by app.New, the real aws-sdk-go-v2 Secrets
+// Manager client against moto_server, and the real azidentity and msgraph-sdk-go against
+// the Graph/Entra emulator over TLS on loopback.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/session-revoker/session-revoker/internal/app"
+	"github.com/session-revoker/session-revoker/internal/graphemu"
+	"github.com/session-revoker/session-revoker/internal/handler"
+	"github.com/session-revoker/session-revoker/internal/outcome"
+	"github.com/session-revoker/session-revoker/internal/testenv/moto"
+)
+
+var (
+	logs   syncBuffer // every log line of every test, scanned for secrets at the end
+	secret atomic.Int64
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	emu := graphemu.NewServer(nil)
+	dir, err := os.MkdirTemp("", "app-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, emu.CertificatePEM(), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	emu.Close()
+	os.Setenv("SSL_CERT_FILE", ca)
+
+	aws, err := moto.Start(context.Background())
+	if err != nil {
+		// Not a skip: CI must have moto_server, and a missing one must be seen.
+		fmt.Fprintln(os.Stderr, "FAIL: these tests need moto_server:", err)
+		return 1
+	}
+	defer aws.Stop()
+	for k, v := range aws.Env() {
+		os.Setenv(k, v)
+	}
+	return m.Run()
+}
+
+// container is one Lambda container: an emulator-backed tenant, its secret in moto, and
+// the handler app.New builds once.
+type container struct {
+	emu      *graphemu.Server
+	secretID string
+	h        lambda.Handler
+	log      *bytes.Buffer
+}
+
+func newContainer(t *testing.T, env map[string]string, secretValue func(*graphemu.Server) string) *container {
+	t.Helper()
+	emu := graphemu.NewServer(graphemu.DefaultUsers())
+	t.Cleanup(emu.Close)
+	c := &container{emu: emu, secretID: fmt.Sprintf("session-revoker/test-%d", secret.Add(1)), log: &bytes.Buffer{}}
+	value := fmt.Sprintf(`{"tenantId":%q,"clientId":%q,"clientSecret":%q}`, emu.TenantID, emu.ClientID, emu.ClientSecret)
+	if secretValue != nil {
+		value = secretValue(emu)
+	}
+	if value != "" {
+		if err := moto.PutSecret(context.Background(), c.secretID, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vars := map[string]string{
+		"GRAPH_SECRET_ID":      c.secretID,
+		"GRAPH_BASE_URL":       emu.GraphRoot(),
+		"AZURE_AUTHORITY_HOST": emu.AuthorityHost(),
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := app.ConfigFromEnv(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := app.New(context.Background(), cfg, app.Logger(multi{c.log, &logs}, "DEBUG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.h = lambda.NewHandler(h.Handle)
+	return c
+}
+
+type multi []interface{ Write([]byte) (int, error) }
+
+func (m multi) Write(p []byte) (int, error) {
+	for _, w := range m {
+		w.Write(p)
+	}
+	return len(p), nil
+}
+
+// invoke runs the handler as the Lambda runtime does: JSON in, JSON out.
+func (c *container) invoke(t *testing.T, payload []byte) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "req-" + t.Name()})
+	return c.h.Invoke(ctx, payload)
+}
+
+func (c *container) result(t *testing.T, payload []byte) (outcome.Result, error) {
+	t.Helper()
+	out, err := c.invoke(t, payload)
+	var res outcome.Result
+	if err == nil {
+		if jerr := json.Unmarshal(out, &res); jerr != nil {
+			t.Fatalf("result is not JSON: %v: %s", jerr, out)
+		}
+	}
+	return res, err
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// statuses lists "who status" per target, who being the UPN or else the id or identifier.
+func statuses(res outcome.Result) []string {
+	var s []string
+	for _, t := range res.Targets {
+		who := t.UserPrincipalName
+		if who == "" {
+			who = t.UserID
+		}
+		if who == "" {
+			who = t.Identifier
+		}
+		s = append(s, who+" "+string(t.Status))
+	}
+	return s
+}
+
+// revokes counts revoke calls that reached Graph with a token.
+func revokes(emu *graphemu.Server) []string {
+	var paths []string
+	for _, r := range emu.Requests() {
+		if strings.HasSuffix(r.Path, "/revokeSignInSessions") {
+			paths = append(paths, fmt.Sprintf("%s %d bearer=%v", r.Path, r.Status, r.HasBearer))
+		}
+	}
+	return paths
+}
+
+func TestFixtures(t *testing.T) {
+	cases := []struct {
+		file    string
+		want    []string
+		revokes int
+		err     string // substring of the invocation error, "" for none
+	}{
+		{"graph-security-alert.json", []string{"AdeleV@contoso.onmicrosoft.com revoked"}, 1, ""},
+		{"graph-security-alerts-list.json", []string{"MeganB@contoso.onmicrosoft.com revoked", `NT AUTHORITY\SYSTEM skipped`}, 1, ""},
+		{"entra-risk-detection.json", []string{"AlexW@contoso.onmicrosoft.com revoked"}, 1, ""},
+		{"entra-risky-user.json", []string{"LeeG@contoso.onmicrosoft.com revoked"}, 1, ""},
+		{"direct-user-id.json", []string{"PattiF@contoso.onmicrosoft.com revoked"}, 1, ""},
+		{"direct-input-object.json", []string{"4d2c6f3a-8b1e-4f6a-9c3d-2e7b5a1f0c91 would-revoke"}, 0, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			ct := newContainer(t, nil, nil)
+			res, err := ct.result(t, fixture(t, c.file))
+			if err != nil {
+				t.Fatalf("invocation error: %v", err)
+			}
+			if got := statuses(res); strings.Join(got, "|") != strings.Join(c.want, "|") {
+				t.Errorf("got  %q\nwant %q", got, c.want)
+			}
+			r := revokes(ct.emu)
+			if len(r) != c.revokes {
+				t.Errorf("%d revoke calls, want %d: %v", len(r), c.revokes, r)
+			}
+			for _, line := range r {
+				if !strings.HasSuffix(line, "200 bearer=true") {
+					t.Errorf("revoke call %s", line)
+				}
+			}
+			for _, o := range res.Targets {
+				if o.Status == outcome.Revoked && o.RequestID == "" {
+					t.Errorf("%s revoked without a Graph request-id", o.UserPrincipalName)
+				}
+				if o.Format == "" || o.AlertID == "" {
+					t.Errorf("%+v: no alert format or id", o)
+				}
+			}
+			if res.Summary[outcome.Revoked] != c.revokes {
+				t.Errorf("summary %v", res.Summary)
+			}
+		})
+	}
+}
+
+// TestMixedUsers: every user named ends with an explicit outcome, and one that cannot be
+// addressed fails the invocation only after the others were handled.
+func TestMixedUsers(t *testing.T) {
+	ct := newContainer(t, nil, nil)
+	_, err := ct.invoke(t, fixture(t, "direct-users.json"))
+	if err == nil || !strings.Contains(err.Error(), `CONTOSO\\adele.vance`) || !strings.Contains(err.Error(), "bare login") {
+		t.Fatalf("want an invocation error naming the unaddressable user, got %v", err)
+	}
+	want := map[string]string{
+		"5f0e7c2a-9b3d-4e1f-8a6c-2d4b7e9f1a53":              "revoked", // id only: looked up, then revoked
+		"$svc-sync@contoso.onmicrosoft.com":                 "revoked",
+		"shane.o'brien@contoso.onmicrosoft.com":             "revoked",
+		"pradeep_fabrikam.com#EXT#@contoso.onmicrosoft.com": "skipped",
+		`CONTOSO\adele.vance`:                               "failed",
+		`NT AUTHORITY\SYSTEM`:                               "skipped",
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(ct.log.String()), "\n") {
+		var l struct {
+			Msg, UserID, UserPrincipalName, Identifier, Status, Reason string
+		}
+		json.Unmarshal([]byte(line), &l)
+		if l.Msg != "target" {
+			continue
+		}
+		key := l.UserID
+		if key == "" {
+			key = l.UserPrincipalName
+		}
+		if key == "" {
+			key = l.Identifier
+		}
+		got[key] = l.Status
+		if l.Status != "revoked" && l.Reason == "" {
+			t.Errorf("%s %s without a reason", key, l.Status)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("audit log outcomes\ngot  %v\nwant %v", got, want)
+	}
+	if u, _ := ct.emu.User("pradeep_fabrikam.com#EXT#@contoso.onmicrosoft.com"); u.SignInSessionsValidFromDateTime.After(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)) {
+		t.Error("the guest was sent to Graph")
+	}
+	if u, _ := ct.emu.User("DiegoS@contoso.onmicrosoft.com"); !u.SignInSessionsValidFromDateTime.After(time.Now().Add(-time.Minute)) {
+		t.Error("the id-only user was not revoked")
+	}
+}
+
+func TestGuestByObjectIDIsNeverClaimedRevoked(t *testing.T) {
+	ct := newContainer(t, nil, nil)
+	res, err := ct.result(t, []byte(`{"userId": "e5b2a8d4-9c1f-4a3e-b7d6-0c8f5e2a9b16"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Targets[0].Status != outcome.Skipped || !strings.Contains(res.Targets[0].Reason, "guest") {
+		t.Errorf("got %+v", res.Targets[0])
+	}
+	if r := revokes(ct.emu); len(r) != 0 {
+		t.Errorf("revoke sent for a guest: %v", r)
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	// A dry run needs no credentials at all: the secret does not even exist.
+	ct := newContainer(t, map[string]string{"DRY_RUN": "true"}, func(*graphemu.Server) string { return "" })
+	res, err := ct.result(t, fixture(t, "graph-security-alerts-list.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(statuses(res), "|"); got != `MeganB@contoso.onmicrosoft.com would-revoke|NT AUTHORITY\SYSTEM skipped` || !res.DryRun {
+		t.Errorf("got %s (dryRun %v)", got, res.DryRun)
+	}
+	if n := len(ct.emu.Requests()); n != 0 {
+		t.Errorf("a dry run sent %d requests", n)
+	}
+}
+
+func TestGraphFailures(t *testing.T) {
+	ct := newContainer(t, nil, nil)
+	res, err := ct.result(t, []byte(`{"users": ["nobody@contoso.onmicrosoft.com"]}`))
+	if err != nil || res.Targets[0].Status != outcome.NotFound {
+		t.Errorf("404: %v %+v", err, res.Targets)
+	}
+
+	ct.emu.SetDenied("AlexW@contoso.onmicrosoft.com")
+	_, err = ct.invoke(t, fixture(t, "entra-risk-detection.json"))
+	if err == nil || !strings.Contains(err.Error(), "User.RevokeSessions.All") || !strings.Contains(err.Error(), "Authorization_RequestDenied") {
+		t.Errorf("403: %v", err)
+	}
+}
+
+func TestCredentialProblems(t *testing.T) {
+	cases := map[string]struct {
+		secret func(*graphemu.Server) string
+		want   string
+		never  string
+	}{
+		"wrong client secret": {func(e *graphemu.Server) string {
+			return fmt.Sprintf(`{"tenantId":%q,"clientId":%q,"clientSecret":"wrong-secret-value-123"}`, e.TenantID, e.ClientID)
+		}, "AADSTS7000215", "wrong-secret-value-123"},
+		"secret lacks a field": {func(e *graphemu.Server) string {
+			return fmt.Sprintf(`{"tenantId":%q,"clientSecret":"hunter2-abc"}`, e.TenantID)
+		}, "lacks clientId", "hunter2-abc"},
+		"secret not JSON": {func(*graphemu.Server) string { return `tenant=x;secret=hunter3-xyz` }, "not valid JSON", "hunter3-xyz"},
+		"secret missing":  {func(*graphemu.Server) string { return "" }, "does not exist", ""},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			ct := newContainer(t, nil, c.secret)
+			_, err := ct.invoke(t, fixture(t, "entra-risk-detection.json"))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want it to say %q", err, c.want)
+			}
+			if c.never != "" && (strings.Contains(err.Error(), c.never) || strings.Contains(ct.log.String(), c.never)) {
+				t.Errorf("the secret's value leaked into the error or the log")
+			}
+			if r := revokes(ct.emu); len(r) != 0 {
+				t.Errorf("Graph called: %v", r)
+			}
+		})
+	}
+}
+
+func TestTokenReusedAcrossInvocations(t *testing.T) {
+	ct := newContainer(t, nil, nil)
+	for _, f := range []string{"entra-risk-detection.json", "entra-risky-user.json", "graph-security-alert.json"} {
+		if _, err := ct.invoke(t, fixture(t, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ct.emu.TokenRequests(); n != 1 {
+		t.Errorf("%d token requests for three invocations of one container", n)
+	}
+}
+
+func TestBatches(t *testing.T) {
+	ct := newContainer(t, nil, nil)
+	good, _ := json.Marshal(string(fixture(t, "entra-risk-detection.json")))
+	bad, _ := json.Marshal(`{"users": ["CONTOSO\\adele"]}`)
+	sqs := fmt.Sprintf(`{"Records":[
+		{"messageId":"m-good","body":%s,"eventSource":"aws:sqs"},
+		{"messageId":"m-bad","body":%s,"eventSource":"aws:sqs"},
+		{"messageId":"m-junk","body":"{not json","eventSource":"aws:sqs"}]}`, good, bad)
+	out, err := ct.invoke(t, []byte(sqs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp handler.BatchResponse
+	json.Unmarshal(out, &resp)
+	if fmt.Sprint(resp.BatchItemFailures) != "[{m-bad} {m-junk}]" {
+		t.Errorf("batchItemFailures = %s", out)
+	}
+	if len(revokes(ct.emu)) != 1 {
+		t.Errorf("revokes: %v", revokes(ct.emu))
+	}
+
+	out, err = ct.invoke(t, []byte(`[{"messageId":"p-1","body":`+string(good)+`,"eventSource":"aws:sqs"}]`))
+	if err != nil || string(out) != `{"batchItemFailures":[]}` {
+		t.Errorf("pipes: %s %v", out, err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	ct := newContainer(t, nil, nil)
+	for name, c := range map[string]struct{ payload, want string }{
+		"unknown":     {`{"alertName": "x", "password": "p4ss-value"}`, "top-level keys [alertName, password]"},
+		"not json":    {`{"userId":`, ""}, // the runtime itself refuses it before the handler
+		"crafted id":  {`{"userId": "../../groups/x"}`, "invalid identifier"},
+		"unicode at":  {`{"userId": "AdeleV＠contoso.onmicrosoft.com"}`, "non-ASCII"},
+		"query":       {`{"userId": "AdeleV@contoso.onmicrosoft.com?$select=*"}`, "invalid identifier"},
+		"hash":        {`{"userId": "Adele#V@contoso.onmicrosoft.com"}`, "invalid identifier"},
+		"empty users": {`{"users": []}`, "names no user"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ct.invoke(t, []byte(c.payload))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+			if strings.Contains(fmt.Sprint(err), "p4ss-value") {
+				t.Error("a payload value leaked into the error")
+			}
+		})
+	}
+	if r := ct.emu.Requests(); len(r) != 0 {
+		t.Errorf("bad input reached the emulator: %+v", r)
+	}
+}
+
+// TestZLogsHoldNoSecrets runs last (by name) and reads every log line of this package's
+// tests for the client secret and any bearer token.
+func TestZLogsHoldNoSecrets(t *testing.T) {
+	all := logs.String()
+	if !strings.Contains(all, `"msg":"target"`) {
+		t.Fatal("no audit lines captured: the scan would prove nothing")
+	}
+	for _, s := range []string{graphemu.DefaultClientSecret, "Bearer ", "access_token", "wrong-secret-value-123", "hunter2-abc", "hunter3-xyz"} {
+		if strings.Contains(all, s) {
+			t.Errorf("logs contain %q", s)
+		}
+	}
+}

@@ -1,0 +1,141 @@
+// Package moto starts moto_server, the in-memory AWS emulator, on a free loopback port, so
+// the real aws-sdk-go-v2 clients can be tested over the wire. It is for tests and the
+// local tools only; nothing in the function imports it.
+package moto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+)
+
+// Server is a running moto_server.
+type Server struct {
+	URL string // http://127.0.0.1:PORT
+	cmd *exec.Cmd
+}
+
+// ErrMissing says moto_server is not installed.
+var ErrMissing = errors.New("moto_server not found on PATH or in ~/.pyenv/shims: it comes with the machine image (moto 5.2.1); elsewhere: pip install 'moto[server]'")
+
+// Find returns the command that runs moto_server.
+func Find() ([]string, error) {
+	if p, err := exec.LookPath("moto_server"); err == nil {
+		return []string{p}, nil
+	}
+	home, _ := os.UserHomeDir()
+	shim := filepath.Join(home, ".pyenv", "shims", "moto_server")
+	if st, err := os.Stat(shim); err == nil && !st.IsDir() {
+		return []string{shim}, nil
+	}
+	return nil, ErrMissing
+}
+
+// Start runs moto_server on a free port of 127.0.0.1 and waits until it answers.
+func Start(ctx context.Context) (*Server, error) {
+	argv, err := Find()
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], append(argv[1:], "-H", "127.0.0.1", "-p", fmt.Sprint(port))...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so Stop ends pyenv's shim and python both
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting moto_server: %w", err)
+	}
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("moto_server exited before answering: %v", err)
+		case <-ctx.Done():
+			s.Stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		resp, err := http.Get(s.URL + "/moto-api/data.json")
+		if err == nil {
+			resp.Body.Close()
+			return s, nil
+		}
+	}
+	s.Stop()
+	return nil, errors.New("moto_server did not answer within 30 s")
+}
+
+// Env is what an AWS SDK client needs to reach this server instead of AWS.
+func (s *Server) Env() map[string]string {
+	return map[string]string{
+		"AWS_ENDPOINT_URL":      s.URL,
+		"AWS_ACCESS_KEY_ID":     "testing",
+		"AWS_SECRET_ACCESS_KEY": "testing",
+		"AWS_SESSION_TOKEN":     "testing",
+		"AWS_REGION":            "us-east-1",
+		// Never read a developer's real profile or IMDS while pointed at moto.
+		"AWS_CONFIG_FILE":             os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+		"AWS_EC2_METADATA_DISABLED":   "true",
+	}
+}
+
+// Stop ends the server and its process group.
+func (s *Server) Stop() {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < 50; i++ {
+			if syscall.Kill(-s.cmd.Process.Pid, 0) != nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		close(done)
+	}()
+	<-done
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// PutSecret creates (or overwrites) a secret in the server the environment points at.
+func PutSecret(ctx context.Context, id, value string) error {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return err
+	}
+	sm := secretsmanager.NewFromConfig(cfg)
+	_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(id), SecretString: aws.String(value)})
+	var exists *types.ResourceExistsException
+	if errors.As(err, &exists) {
+		_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(id), SecretString: aws.String(value)})
+	}
+	return err
+}
