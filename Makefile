@@ -1,0 +1,66 @@
+# session-revoker: every command a developer, CI or `sam build` runs.
+# moto_server and cfn-lint come with the machine image under pyenv; a bare shell may lack
+# its shims on PATH.
+SHELL := /bin/bash
+export PATH := $(PATH):$(HOME)/.pyenv/shims
+GO ?= go
+FUZZTIME ?= 10s
+EVENT ?= events/graph-security-alert.json
+
+.PHONY: test vet fmt-check lint fuzz bench demo invoke extract emulator build clean
+
+## test: vet, format, template lint and every test (the README's test command; CI runs it)
+test: vet fmt-check lint
+	$(GO) test -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+
+## lint: the SAM template, offline
+lint:
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found (it comes with the machine image; elsewhere: pip install cfn-lint)"; exit 1; }
+	cfn-lint template.yaml
+
+## fuzz: each fuzz target for FUZZTIME (CI runs them briefly)
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./internal/...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## bench: recognition per alert, warm handler path, cold start, binary size
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/... ./functions/...
+
+## demo: the main job on the embedded default: an impossible-travel alert revoked
+demo:
+	@$(GO) run ./internal/cmd/local demo
+
+## invoke EVENT=FILE [DRY_RUN=1]: the real handler against the emulator and moto
+invoke:
+	@DRY_RUN=$(DRY_RUN) $(GO) run ./internal/cmd/local invoke $(EVENT)
+
+## extract EVENT=FILE: what the function reads from a payload, no network
+extract:
+	@$(GO) run ./internal/cmd/local extract $(EVENT)
+
+## emulator: the Graph/Entra emulator on loopback; prints KEY=VALUE lines
+emulator:
+	@$(GO) run ./internal/cmd/emulator
+
+## build: the Lambda bootstrap for arm64, as sam build makes it
+build:
+	$(MAKE) build-RevokeFunction ARTIFACTS_DIR=$(CURDIR)/bin
+
+# sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
+build-RevokeFunction:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o $(ARTIFACTS_DIR)/bootstrap ./functions/revoke
+
+clean:
+	rm -rf bin .aws-sam
