@@ -91,7 +91,7 @@ type container struct {
 	log      *bytes.Buffer
 }
 
-func newContainer(t *testing.T, env map[string]string, secretValue func(*graphemu.Server) string) *container {
+func newContainer(t testing.TB, env map[string]string, secretValue func(*graphemu.Server) string) *container {
 	t.Helper()
 	emu := graphemu.NewServer(graphemu.DefaultUsers())
 	t.Cleanup(emu.Close)
@@ -135,7 +135,7 @@ func (m multi) Write(p []byte) (int, error) {
 }
 
 // invoke runs the handler as the Lambda runtime does: JSON in, JSON out.
-func (c *container) invoke(t *testing.T, payload []byte) ([]byte, error) {
+func (c *container) invoke(t testing.TB, payload []byte) ([]byte, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -155,7 +155,7 @@ func (c *container) result(t *testing.T, payload []byte) (outcome.Result, error)
 	return res, err
 }
 
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
 	if err != nil {
@@ -439,4 +439,26 @@ func TestZLogsHoldNoSecrets(t *testing.T) {
 			t.Errorf("logs contain %q", s)
 		}
 	}
+}
+
+// BenchmarkWarmPath is one alert through a warm container's handler: recognition,
+// decisions, one revoke call over TLS to the emulator, the audit line. The emulator's own
+// time is reported apart so the function's overhead can be read off.
+func BenchmarkWarmPath(b *testing.B) {
+	ct := newContainer(b, nil, nil)
+	payload := fixture(b, "graph-security-alert.json")
+	if _, err := ct.invoke(b, payload); err != nil { // fetch the token first: warm
+		b.Fatal(err)
+	}
+	busy := ct.emu.Busy()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := ct.invoke(b, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	emu := ct.emu.Busy() - busy
+	b.ReportMetric(float64(emu.Nanoseconds())/float64(b.N), "emulator-ns/op")
+	b.ReportMetric(float64((b.Elapsed()-emu).Nanoseconds())/float64(b.N), "beyond-emulator-ns/op")
 }

@@ -41,9 +41,10 @@ type BatchItemFailure struct {
 	ItemIdentifier string `json:"itemIdentifier"`
 }
 
-// Handle is the function's handler. A single alert returns its *outcome.Result, or an
-// error when any user in it was not handled; a batch returns a BatchResponse naming
-// exactly the records to retry.
+// Handle is the function's handler. A single alert returns its *outcome.Result, and an
+// error as well when any user in it was not handled (Lambda then reports only the error;
+// the local tools print both); a batch returns a BatchResponse naming exactly the records
+// to retry.
 func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, error) {
 	log := h.logger(ctx)
 	batch, err := delivery.Unwrap(payload)
@@ -53,10 +54,10 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 	}
 	if batch.Kind == delivery.Single {
 		res, err := h.respond(ctx, log, batch.Records[0])
-		if err != nil {
+		if res == nil {
 			return nil, err
 		}
-		return res, nil
+		return res, err
 	}
 	var failed BatchResponse
 	for i, rec := range batch.Records {

@@ -1,0 +1,78 @@
+package handler
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/session-revoker/session-revoker/internal/identity"
+	"github.com/session-revoker/session-revoker/internal/policy"
+)
+
+// seeds are every fixture, bare and in each delivery shape AWS uses.
+func seeds(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "*.json"))
+	if len(files) == 0 {
+		f.Fatal("no fixtures in events/")
+	}
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		body, _ := json.Marshal(string(b))
+		f.Add([]byte(`{"Records":[{"messageId":"m-1","body":` + string(body) + `,"eventSource":"aws:sqs"}]}`))
+		f.Add([]byte(`[{"messageId":"p-1","body":` + string(body) + `,"eventSource":"aws:sqs"}]`))
+		f.Add([]byte(`[` + string(b) + `]`))
+	}
+}
+
+// FuzzExtract drives recognition of every delivery shape and format with arbitrary
+// bytes. Whatever it accepts, a user marked for revoking has an identifier identity calls
+// addressable, and every other user carries a reason.
+func FuzzExtract(f *testing.F) {
+	seeds(f)
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		ex, err := Extract(payload, policy.Settings{})
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an error without a message")
+			}
+			return
+		}
+		for _, a := range ex.Alerts {
+			if a.Format == "" {
+				t.Fatalf("alert without a format: %+v", a)
+			}
+			for _, p := range a.Principals {
+				if p.Skip != "" {
+					continue
+				}
+				key := p.UserID
+				if key == "" {
+					key = p.UserPrincipalName
+				}
+				if k, _ := identity.Classify(key); k != identity.ObjectID && k != identity.UPN {
+					t.Fatalf("marked for revoking with %q (%v)", key, k)
+				}
+			}
+		}
+	})
+}
+
+func TestExtractFixtures(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "*.json"))
+	for _, file := range files {
+		b, _ := os.ReadFile(file)
+		ex, err := Extract(b, policy.Settings{})
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(file), err)
+			continue
+		}
+		if len(ex.Alerts) == 0 {
+			t.Errorf("%s: no alert", filepath.Base(file))
+		}
+	}
+}
