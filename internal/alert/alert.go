@@ -29,6 +29,8 @@ type Alert struct {
 	// DryRun and Reason come from a direct invocation, like the cmdlet's -WhatIf.
 	DryRun bool   `json:"dryRun,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Approved lifts MAX_TARGETS_PER_ALERT for a direct request: an operator's -Confirm.
+	Approved bool `json:"approved,omitempty"`
 }
 
 // Principal is a user as the alert names them. Fields hold what the alert claims; the

@@ -24,6 +24,7 @@ type directRequest struct {
 	DryRun   bool     `json:"dryRun"`
 	WhatIf   bool     `json:"whatIf"`
 	AlertID  string   `json:"alertId"`
+	Approved bool     `json:"approved"`
 	TenantID string   `json:"tenantId"`
 }
 
@@ -51,7 +52,7 @@ func extractDirect(d *Document) ([]Alert, error) {
 	if err := d.decode("direct request", &r); err != nil {
 		return nil, err
 	}
-	a := Alert{Format: "direct", ID: r.AlertID, Title: "direct request", Reason: r.Reason, DryRun: r.DryRun || r.WhatIf, TenantID: r.TenantID}
+	a := Alert{Format: "direct", ID: r.AlertID, Title: "direct request", Reason: r.Reason, DryRun: r.DryRun || r.WhatIf, TenantID: r.TenantID, Approved: r.Approved}
 	add := func(s string) { a.Principals = append(a.Principals, Principal{Account: s, TenantID: r.TenantID}) }
 	if r.UserID != nil {
 		add(*r.UserID)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/session-revoker/session-revoker/internal/graph"
 	"github.com/session-revoker/session-revoker/internal/handler"
+	"github.com/session-revoker/session-revoker/internal/identity"
 	"github.com/session-revoker/session-revoker/internal/policy"
 	"github.com/session-revoker/session-revoker/internal/revoke"
 	"github.com/session-revoker/session-revoker/internal/secrets"
@@ -25,11 +26,16 @@ import (
 
 // Config is every setting the function reads.
 type Config struct {
-	SecretID    string // GRAPH_SECRET_ID: the Secrets Manager secret with the app's credentials
-	Graph       graph.Config
-	DryRun      bool     // DRY_RUN
-	TargetRoles []string // TARGET_ROLES: comma list of evidence roles to revoke
+	SecretID string // GRAPH_SECRET_ID: the Secrets Manager secret with the app's credentials
+	Graph    graph.Config
+	// Policy: DRY_RUN, TARGET_ROLES, PROTECTED_USERS, TENANT_ID, DEFAULT_UPN_SUFFIX,
+	// MAX_TARGETS_PER_ALERT.
+	Policy policy.Settings
 }
+
+// DefaultMaxTargetsPerAlert is the blast radius when MAX_TARGETS_PER_ALERT is unset: an
+// impossible-travel or token-theft alert names one or two users; ten is already unusual.
+const DefaultMaxTargetsPerAlert = 10
 
 // ConfigFromEnv reads Config; a bad value is an error naming the variable.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
@@ -44,24 +50,56 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.SecretID == "" {
 		return Config{}, fmt.Errorf("GRAPH_SECRET_ID is not set: name the Secrets Manager secret holding {\"tenantId\", \"clientId\", \"clientSecret\"}")
 	}
-	if v := strings.TrimSpace(getenv("DRY_RUN")); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("DRY_RUN=%q: expected true or false", v)
-		}
-		c.DryRun = b
-	}
-	if v := strings.TrimSpace(getenv("TARGET_ROLES")); v != "" {
-		for _, r := range strings.Split(v, ",") {
-			if r = strings.TrimSpace(r); r != "" {
-				c.TargetRoles = append(c.TargetRoles, r)
-			}
-		}
+	if err := readPolicy(getenv, &c.Policy); err != nil {
+		return Config{}, err
 	}
 	if _, err := graph.Check(c.Graph); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// readPolicy reads the guardrails. A protected-account list that cannot be parsed is an
+// error, so the function refuses to start and revokes nobody (fail closed).
+func readPolicy(getenv func(string) string, p *policy.Settings) error {
+	if v := strings.TrimSpace(getenv("DRY_RUN")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("DRY_RUN=%q: expected true or false", v)
+		}
+		p.DryRun = b
+	}
+	if v := strings.TrimSpace(getenv("TARGET_ROLES")); v != "" {
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				p.TargetRoles = append(p.TargetRoles, r)
+			}
+		}
+	}
+	protected, err := policy.ParseProtected(getenv("PROTECTED_USERS"))
+	if err != nil {
+		return fmt.Errorf("PROTECTED_USERS: %w: the function revokes nobody until it is fixed", err)
+	}
+	p.Protected = protected
+	p.TenantID = strings.ToLower(strings.TrimSpace(getenv("TENANT_ID")))
+	if p.TenantID != "" && !identity.IsObjectID(p.TenantID) {
+		return fmt.Errorf("TENANT_ID=%q: expected the tenant's GUID", p.TenantID)
+	}
+	p.DefaultUPNSuffix = strings.TrimPrefix(strings.TrimSpace(getenv("DEFAULT_UPN_SUFFIX")), "@")
+	if p.DefaultUPNSuffix != "" {
+		if k, _ := identity.Classify("x@" + p.DefaultUPNSuffix); k != identity.UPN {
+			return fmt.Errorf("DEFAULT_UPN_SUFFIX=%q: expected a domain such as contoso.com", p.DefaultUPNSuffix)
+		}
+	}
+	p.MaxTargetsPerAlert = DefaultMaxTargetsPerAlert
+	if v := strings.TrimSpace(getenv("MAX_TARGETS_PER_ALERT")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("MAX_TARGETS_PER_ALERT=%q: expected a whole number (0 for no limit)", v)
+		}
+		p.MaxTargetsPerAlert = n
+	}
+	return nil
 }
 
 // New builds the handler. Nothing here calls Graph or reads the secret: credentials are
@@ -78,7 +116,8 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 	}
 	conn := &connection{store: store, cfg: c.Graph}
 	return &handler.Handler{
-		Policy:  policy.Settings{DryRun: c.DryRun, TargetRoles: c.TargetRoles},
+		Policy:  c.Policy,
+		Options: revoke.Options{Protected: c.Policy.Protected},
 		Connect: conn.connect,
 		Log:     log,
 	}, nil

@@ -462,3 +462,83 @@ func BenchmarkWarmPath(b *testing.B) {
 	b.ReportMetric(float64(emu.Nanoseconds())/float64(b.N), "emulator-ns/op")
 	b.ReportMetric(float64((b.Elapsed()-emu).Nanoseconds())/float64(b.N), "beyond-emulator-ns/op")
 }
+
+func TestProtectedAccounts(t *testing.T) {
+	env := map[string]string{"PROTECTED_USERS": "0f6d3b9e-2a4c-4e8b-9d1f-5c7a3e6b8d42"}
+	payload := []byte(`{"users": ["breakglass01@contoso.onmicrosoft.com", "AlexW@contoso.onmicrosoft.com"]}`)
+
+	ct := newContainer(t, env, nil)
+	res, err := ct.result(t, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(statuses(res), "|"); got != "breakglass01@contoso.onmicrosoft.com skipped|AlexW@contoso.onmicrosoft.com revoked" {
+		t.Errorf("got %s", got)
+	}
+	if !strings.Contains(res.Targets[0].Reason, "protected") {
+		t.Errorf("reason %q", res.Targets[0].Reason)
+	}
+	for _, r := range revokes(ct.emu) {
+		if strings.Contains(r, "breakglass") || strings.Contains(r, "0f6d3b9e") {
+			t.Errorf("a protected account was sent to Graph: %s", r)
+		}
+	}
+
+	// The list names object ids and the alert gives UPNs: if Graph cannot say whose UPN
+	// it is, the guardrail cannot be evaluated, and nobody is revoked.
+	ct = newContainer(t, env, nil)
+	ct.emu.Inject(graphemu.Fault{Match: graphemu.MatchGetUser, Status: 403, Times: -1})
+	_, err = ct.invoke(t, payload)
+	if err == nil || !strings.Contains(err.Error(), "protected-account list could not be checked") {
+		t.Errorf("want fail closed, got %v", err)
+	}
+	if r := revokes(ct.emu); len(r) != 0 {
+		t.Errorf("revoked with the guardrail unevaluated: %v", r)
+	}
+}
+
+func TestBlastRadius(t *testing.T) {
+	ct := newContainer(t, map[string]string{"MAX_TARGETS_PER_ALERT": "2"}, nil)
+	users := `["AdeleV@contoso.onmicrosoft.com", "AlexW@contoso.onmicrosoft.com", "MeganB@contoso.onmicrosoft.com"]`
+	out, err := ct.invoke(t, []byte(`{"users": `+users+`}`))
+	if err == nil || !strings.Contains(err.Error(), "needs-approval") || !strings.Contains(err.Error(), "MAX_TARGETS_PER_ALERT=2") {
+		t.Fatalf("want needs-approval, got %v %s", err, out)
+	}
+	if len(ct.emu.Requests()) != 0 {
+		t.Errorf("Graph called for an alert over the limit: %+v", ct.emu.Requests())
+	}
+	// The operator's approval, like -Confirm.
+	res, err := ct.result(t, []byte(`{"users": `+users+`, "approved": true}`))
+	if err != nil || res.Summary[outcome.Revoked] != 3 {
+		t.Errorf("approved: %v %v", err, res.Summary)
+	}
+}
+
+func TestConfiguration(t *testing.T) {
+	base := map[string]string{"GRAPH_SECRET_ID": "x"}
+	for name, c := range map[string]struct{ key, value, want string }{
+		"protected list":  {"PROTECTED_USERS", "breakglass01", "PROTECTED_USERS"},
+		"dry run":         {"DRY_RUN", "yes please", "DRY_RUN"},
+		"cloud":           {"GRAPH_CLOUD", "germany", "GRAPH_CLOUD"},
+		"tenant":          {"TENANT_ID", "contoso", "TENANT_ID"},
+		"limit":           {"MAX_TARGETS_PER_ALERT", "-1", "MAX_TARGETS_PER_ALERT"},
+		"suffix":          {"DEFAULT_UPN_SUFFIX", "contoso", "DEFAULT_UPN_SUFFIX"},
+		"graph over http": {"GRAPH_BASE_URL", "http://127.0.0.1:1", "GRAPH_BASE_URL"},
+		"no secret":       {"GRAPH_SECRET_ID", "", "GRAPH_SECRET_ID"},
+	} {
+		env := map[string]string{c.key: c.value}
+		for k, v := range base {
+			if _, set := env[k]; !set {
+				env[k] = v
+			}
+		}
+		_, err := app.ConfigFromEnv(func(k string) string { return env[k] })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	cfg, err := app.ConfigFromEnv(func(k string) string { return base[k] })
+	if err != nil || cfg.Policy.MaxTargetsPerAlert != app.DefaultMaxTargetsPerAlert || cfg.Policy.DryRun {
+		t.Errorf("defaults: %+v %v", cfg.Policy, err)
+	}
+}

@@ -22,14 +22,17 @@ const (
 	// Deferred: not attempted because the invocation ran out of time. Fails the
 	// invocation so Lambda's retry picks the user up.
 	Deferred Status = "deferred"
+	// NeedsApproval: the alert names more users than MAX_TARGETS_PER_ALERT; nobody in it
+	// was revoked. Fails the invocation so the event reaches an operator.
+	NeedsApproval Status = "needs-approval"
 )
 
 // Statuses lists every status, in the order a summary shows them.
-var Statuses = []Status{Revoked, WouldRevoke, Skipped, NotFound, Failed, Deferred}
+var Statuses = []Status{Revoked, WouldRevoke, Skipped, NotFound, Failed, Deferred, NeedsApproval}
 
 // Unhandled reports whether a target in this status means the alert was not fully
 // handled, so the invocation must fail and the event be kept.
-func (s Status) Unhandled() bool { return s == Failed || s == Deferred }
+func (s Status) Unhandled() bool { return s == Failed || s == Deferred || s == NeedsApproval }
 
 // Outcome is one target's line in the result and in the audit log.
 type Outcome struct {

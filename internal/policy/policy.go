@@ -7,6 +7,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/session-revoker/session-revoker/internal/alert"
@@ -22,6 +23,17 @@ type Settings struct {
 	// roles for, none of them here, is skipped: an attacker's or a contextual account is
 	// not the victim. Users without roles are targeted.
 	TargetRoles []string
+	// Protected accounts are never revoked.
+	Protected Protected
+	// TenantID, when set, pins the function to one tenant: a user an alert places in
+	// another tenant is skipped.
+	TenantID string
+	// DefaultUPNSuffix turns a bare login (adele.vance, CONTOSO\adele.vance) into
+	// adele.vance@suffix. Off when empty: a login is then unaddressable.
+	DefaultUPNSuffix string
+	// MaxTargetsPerAlert bounds the blast radius: an alert that would revoke more users
+	// revokes none and asks for approval. 0 means no bound.
+	MaxTargetsPerAlert int
 }
 
 // DefaultTargetRoles are the Graph evidence roles of a victim.
@@ -34,6 +46,7 @@ type Target struct {
 	Identifier        string // the alert's value when neither could be had, clipped
 	Guest             bool
 	Roles             []string
+	TenantID          string // the tenant the alert places the user in, if it says
 	Format            string // of the first alert that named the user
 	AlertID           string
 }
@@ -63,7 +76,7 @@ func Decide(alerts []alert.Alert, s Settings) []Decision {
 		a := &alerts[ai]
 		dry := s.DryRun || a.DryRun
 		for _, p := range a.Principals {
-			t, unusable := resolve(p, a)
+			t, unusable := resolve(p, a, s.DefaultUPNSuffix)
 			d := decide(t, unusable, s, dry)
 			if i, ok := lookup(index, &d.Target); ok {
 				merge(&ds[i], d, s, dry)
@@ -74,12 +87,45 @@ func Decide(alerts []alert.Alert, s Settings) []Decision {
 			remember(index, &d.Target, len(ds)-1)
 		}
 	}
+	return bound(ds, alerts, s.MaxTargetsPerAlert)
+}
+
+// bound holds back every revoke of an alert that names more users to revoke than the
+// operator allows: a false positive naming half the tenant must not run unattended. It is
+// the automated form of the cmdlet's -Confirm; a direct request can carry the approval.
+func bound(ds []Decision, alerts []alert.Alert, max int) []Decision {
+	if max <= 0 {
+		return ds
+	}
+	approved := map[string]bool{}
+	for _, a := range alerts {
+		if a.Approved {
+			approved[a.ID] = true
+		}
+	}
+	count := map[string]int{}
+	for _, d := range ds {
+		if d.Revoke || d.Status == outcome.WouldRevoke {
+			count[d.AlertID]++
+		}
+	}
+	for i := range ds {
+		d := &ds[i]
+		if n := count[d.AlertID]; n > max && !approved[d.AlertID] && (d.Revoke || d.Status == outcome.WouldRevoke) {
+			d.Revoke = false
+			d.Status = outcome.NeedsApproval
+			d.Reason = fmt.Sprintf("the alert would revoke %d users, more than MAX_TARGETS_PER_ALERT=%d: nobody in it was revoked; re-run it as a direct request with \"approved\": true, or raise the limit", n, max)
+		}
+	}
 	return ds
 }
 
 // resolve classifies what a principal claims, keeping only identifiers Graph can address.
-func resolve(p alert.Principal, a *alert.Alert) (Target, string) {
-	t := Target{Roles: p.Roles, Format: a.Format, AlertID: a.ID, Guest: strings.EqualFold(p.UserType, "guest")}
+func resolve(p alert.Principal, a *alert.Alert, suffix string) (Target, string) {
+	t := Target{Roles: p.Roles, Format: a.Format, AlertID: a.ID, Guest: strings.EqualFold(p.UserType, "guest"), TenantID: p.TenantID}
+	if t.TenantID == "" {
+		t.TenantID = a.TenantID
+	}
 	var unusable identity.Kind
 	var reason string
 	note := func(raw string, k identity.Kind, why string) {
@@ -101,6 +147,12 @@ func resolve(p alert.Principal, a *alert.Alert) (Target, string) {
 				t.UserPrincipalName = raw
 				t.Guest = t.Guest || k == identity.Guest
 			}
+		case identity.Login:
+			if upn := withSuffix(raw, suffix); upn != "" && t.UserPrincipalName == "" {
+				t.UserPrincipalName = upn
+				continue
+			}
+			note(raw, k, why)
 		case identity.Empty:
 		default:
 			note(raw, k, why)
@@ -111,6 +163,21 @@ func resolve(p alert.Principal, a *alert.Alert) (Target, string) {
 		return t, ""
 	}
 	return t, unusableReason(unusable, reason)
+}
+
+// withSuffix makes a UPN of a bare login with the configured suffix, or returns "".
+func withSuffix(login, suffix string) string {
+	if suffix == "" {
+		return ""
+	}
+	if i := strings.LastIndexByte(login, '\\'); i >= 0 {
+		login = login[i+1:]
+	}
+	upn := login + "@" + strings.TrimPrefix(suffix, "@")
+	if k, _ := identity.Classify(upn); k != identity.UPN {
+		return ""
+	}
+	return upn
 }
 
 func unusableReason(k identity.Kind, why string) string {
@@ -135,6 +202,10 @@ func decide(t Target, unusable string, s Settings, dry bool) Decision {
 	case unusable != "":
 		// An alert about a user we cannot address is not handled: an operator must look.
 		d.Status, d.Reason = outcome.Failed, unusable
+	case s.Protected.Has(t.UserID, t.UserPrincipalName):
+		d.Status, d.Reason = outcome.Skipped, "protected: a break-glass or responder account, never revoked"
+	case s.TenantID != "" && t.TenantID != "" && !strings.EqualFold(s.TenantID, t.TenantID):
+		d.Status, d.Reason = outcome.Skipped, "another tenant: the alert places this user in tenant "+clip(t.TenantID)+", this function serves "+s.TenantID
 	case t.Guest:
 		d.Status, d.Reason = outcome.Skipped, "guest (external) user: revokeSignInSessions does not end a B2B guest's sessions; revoke them in the user's home tenant"
 	case !targetedRole(t.Roles, s.TargetRoles):

@@ -96,3 +96,72 @@ func TestEveryPrincipalHasADecision(t *testing.T) {
 		}
 	}
 }
+
+func TestGuardrails(t *testing.T) {
+	protected, err := ParseProtected("0f6d3b9e-2a4c-4e8b-9d1f-5c7a3e6b8d42, Responder1@contoso.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		alerts []alert.Alert
+		s      Settings
+		want   []string
+	}{
+		{"protected by id", one(alert.Principal{UserID: "0F6D3B9E-2A4C-4E8B-9D1F-5C7A3E6B8D42", UserPrincipalName: "breakglass01@contoso.com"}), Settings{Protected: protected},
+			[]string{"0f6d3b9e-2a4c-4e8b-9d1f-5c7a3e6b8d42 skipped"}},
+		{"protected by upn, any case", one(alert.Principal{UserPrincipalName: "responder1@CONTOSO.com"}), Settings{Protected: protected},
+			[]string{"responder1@CONTOSO.com skipped"}},
+		{"protected even in a dry run", one(alert.Principal{UserPrincipalName: "responder1@contoso.com"}), Settings{Protected: protected, DryRun: true},
+			[]string{"responder1@contoso.com skipped"}},
+		{"other tenant", []alert.Alert{{Format: "t", ID: "1", TenantID: "11111111-1111-4111-8111-111111111111", Principals: []alert.Principal{{UserPrincipalName: "a@fabrikam.com"}}}},
+			Settings{TenantID: "2f6c1a9e-4b7d-4c3e-8a15-6d9e0b7f3c21"}, []string{"a@fabrikam.com skipped"}},
+		{"own tenant", []alert.Alert{{Format: "t", ID: "1", Principals: []alert.Principal{{UserPrincipalName: "a@contoso.com", TenantID: "2F6C1A9E-4B7D-4C3E-8A15-6D9E0B7F3C21"}}}},
+			Settings{TenantID: "2f6c1a9e-4b7d-4c3e-8a15-6d9e0b7f3c21"}, []string{"a@contoso.com revoke"}},
+		{"login with suffix", one(alert.Principal{Account: `CONTOSO\adele.vance`}, alert.Principal{Account: "alex.w"}), Settings{DefaultUPNSuffix: "contoso.com"},
+			[]string{"adele.vance@contoso.com revoke", "alex.w@contoso.com revoke"}},
+		{"blast radius", one(alert.Principal{Account: "a@contoso.com"}, alert.Principal{Account: "b@contoso.com"}, alert.Principal{Account: "c@contoso.com"}, alert.Principal{Account: "SYSTEM"}), Settings{MaxTargetsPerAlert: 2},
+			[]string{"a@contoso.com needs-approval", "b@contoso.com needs-approval", "c@contoso.com needs-approval", "SYSTEM skipped"}},
+		{"blast radius counts per alert", append(one(alert.Principal{Account: "a@contoso.com"}, alert.Principal{Account: "b@contoso.com"}), alert.Alert{Format: "t", ID: "a-2", Principals: []alert.Principal{{Account: "c@contoso.com"}}}), Settings{MaxTargetsPerAlert: 2},
+			[]string{"a@contoso.com revoke", "b@contoso.com revoke", "c@contoso.com revoke"}},
+		{"approved direct request", []alert.Alert{{Format: "direct", ID: "d", Approved: true, Principals: []alert.Principal{{Account: "a@contoso.com"}, {Account: "b@contoso.com"}, {Account: "c@contoso.com"}}}}, Settings{MaxTargetsPerAlert: 2},
+			[]string{"a@contoso.com revoke", "b@contoso.com revoke", "c@contoso.com revoke"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			for _, d := range Decide(c.alerts, c.s) {
+				key := d.Key()
+				if key == "" {
+					key = d.Identifier
+				}
+				if d.Revoke {
+					got = append(got, key+" revoke")
+				} else {
+					got = append(got, key+" "+string(d.Status))
+				}
+			}
+			if strings.Join(got, "|") != strings.Join(c.want, "|") {
+				t.Errorf("got  %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestParseProtected(t *testing.T) {
+	p, err := ParseProtected(" 0f6d3b9e-2a4c-4e8b-9d1f-5c7a3e6b8d42;breakglass02@contoso.com\n")
+	if err != nil || p.Len() != 2 {
+		t.Fatalf("%v %d", err, p.Len())
+	}
+	if !p.Decidable("x", "a@b.com") || p.Decidable("", "a@b.com") || p.Decidable("x", "") {
+		t.Error("a list with ids and UPNs needs both forms to clear a user")
+	}
+	for _, bad := range []string{"breakglass", "0f6d3b9e, ../x@y.com", "S-1-5-21-1-2-3"} {
+		if _, err := ParseProtected(bad); err == nil || !strings.Contains(err.Error(), "entry") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if p, err := ParseProtected(""); err != nil || p.Len() != 0 {
+		t.Errorf("empty list: %v", err)
+	}
+}

@@ -24,6 +24,8 @@ type Options struct {
 	Margin time.Duration
 	// Sleep waits d or until ctx ends; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Protected is checked again once Graph has told the user's other identifier.
+	Protected policy.Protected
 }
 
 func (o Options) withDefaults() Options {
@@ -108,20 +110,30 @@ func base(d *policy.Decision) outcome.Outcome {
 
 func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome, opt Options) {
 	note := ""
-	if t.UserPrincipalName == "" {
-		// An object id alone does not say whether the user is a guest, and Graph answers
-		// 200 for a guest whose sessions it did not end: ask before claiming anything.
+	// An object id alone does not say whether the user is a guest (Graph answers 200 for a
+	// guest whose sessions it did not end), and a protected-account list naming object ids
+	// cannot clear a user known only by UPN: ask Graph before acting.
+	if t.UserPrincipalName == "" || !opt.Protected.Decidable(t.UserID, t.UserPrincipalName) {
 		var u User
 		err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) {
 			var c Call
 			var err error
-			u, c, err = g.User(ctx, t.UserID)
+			u, c, err = g.User(ctx, t.Key())
 			return c, err
 		})
 		var ge *Error
 		switch {
 		case err == nil:
-			o.UserPrincipalName = u.UserPrincipalName
+			if o.UserID == "" && u.ID != "" {
+				o.UserID = strings.ToLower(u.ID)
+			}
+			if o.UserPrincipalName == "" {
+				o.UserPrincipalName = u.UserPrincipalName
+			}
+			if opt.Protected.Has(o.UserID, o.UserPrincipalName) {
+				o.Status, o.Reason = outcome.Skipped, "protected: a break-glass or responder account, never revoked"
+				return
+			}
 			if strings.EqualFold(u.UserType, "guest") {
 				o.Status, o.Reason = outcome.Skipped, "guest (external) user: revokeSignInSessions does not end a B2B guest's sessions; revoke them in the user's home tenant"
 				return
@@ -132,8 +144,12 @@ func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcom
 		case errors.Is(err, errDeadline):
 			o.Status, o.Reason = outcome.Deferred, err.Error()
 			return
+		case !opt.Protected.Decidable(o.UserID, o.UserPrincipalName):
+			// The guardrail cannot be evaluated: fail closed, never risk a break-glass account.
+			o.Status, o.Reason = outcome.Failed, "not revoked: the protected-account list could not be checked for this user ("+short(err)+"); grant User.Read.All or list both object id and UPN of protected accounts"
+			return
 		default:
-			// Cutting the attacker off matters more than the check; say it was not made.
+			// Cutting the attacker off matters more than the guest check; say it was not made.
 			note = "; user type not checked (" + short(err) + "): if this is a guest, the call did not end their sessions"
 		}
 	}

@@ -214,3 +214,38 @@ func TestManyTargetsKeepOrder(t *testing.T) {
 		t.Errorf("%d calls for 50 users", len(g.calls))
 	}
 }
+
+func TestProtectedCheckedAfterLookup(t *testing.T) {
+	protected, err := policy.ParseProtected("0f6d3b9e-2a4c-4e8b-9d1f-5c7a3e6b8d42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bg := User{ID: "0F6D3B9E-2A4C-4E8B-9D1F-5C7A3E6B8D42", UserPrincipalName: "breakglass01@contoso.com", UserType: "Member"}
+	g := &fakeGraph{lookup: map[string]lookupAnswer{"breakglass01@contoso.com": {user: bg}}}
+	out := Run(context.Background(), []policy.Decision{revokeUPN("breakglass01@contoso.com")}, connectTo(g), Options{Protected: protected})
+	if out[0].Status != outcome.Skipped || !strings.Contains(out[0].Reason, "protected") {
+		t.Errorf("break-glass known by UPN: %+v", out[0])
+	}
+	for _, c := range g.calls {
+		if strings.HasPrefix(c, "revoke") {
+			t.Errorf("revoke called: %v", g.calls)
+		}
+	}
+
+	// The lookup fails: the list cannot be evaluated, so nobody is revoked.
+	g = &fakeGraph{lookup: map[string]lookupAnswer{"someone@contoso.com": {err: denied}}}
+	out = Run(context.Background(), []policy.Decision{revokeUPN("someone@contoso.com")}, connectTo(g), Options{Protected: protected})
+	if out[0].Status != outcome.Failed || !strings.Contains(out[0].Reason, "protected-account list could not be checked") {
+		t.Errorf("fail closed: %+v", out[0])
+	}
+	if len(g.calls) != 1 {
+		t.Errorf("calls %v", g.calls)
+	}
+
+	// With no protected ids, a UPN-only user needs no lookup at all.
+	g = &fakeGraph{}
+	out = Run(context.Background(), []policy.Decision{revokeUPN("someone@contoso.com")}, connectTo(g), Options{})
+	if out[0].Status != outcome.Revoked || len(g.calls) != 1 {
+		t.Errorf("no list: %+v %v", out[0], g.calls)
+	}
+}

@@ -64,7 +64,11 @@ func runExtract(file string) error {
 	if err != nil {
 		return err
 	}
-	report, err := handler.Extract(payload, policy.Settings{TargetRoles: roles()})
+	settings, err := settings()
+	if err != nil {
+		return err
+	}
+	report, err := handler.Extract(payload, settings)
 	if err != nil {
 		return err
 	}
@@ -151,16 +155,13 @@ func printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// roles reads TARGET_ROLES as the function does, so extract shows the same decisions.
-func roles() []string {
+// settings reads the policy as the function does, so extract shows the same decisions.
+func settings() (policy.Settings, error) {
 	cfg, err := app.ConfigFromEnv(func(k string) string {
 		if k == "GRAPH_SECRET_ID" {
 			return "unused-by-extract"
 		}
 		return os.Getenv(k)
 	})
-	if err != nil {
-		return nil
-	}
-	return cfg.TargetRoles
+	return cfg.Policy, err
 }
