@@ -52,6 +52,13 @@ func classify(err error, call revoke.Call) error {
 	return &revoke.Error{Kind: revoke.Other, Message: err.Error(), Call: call}
 }
 
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 func kindOf(status int) revoke.Kind {
 	switch {
 	case status == http.StatusNotFound:

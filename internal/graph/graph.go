@@ -17,10 +17,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	abs "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoft/kiota-abstractions-go/serialization"
 	kauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
 	jsonser "github.com/microsoft/kiota-serialization-json-go"
 	core "github.com/microsoftgraph/msgraph-sdk-go-core"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/session-revoker/session-revoker/internal/revoke"
@@ -111,20 +113,45 @@ func (c *Client) RevokeSignInSessions(ctx context.Context, user string) (revoke.
 	return call, nil
 }
 
-// User reads the user's id, UPN and type.
+// User reads the user's id, UPN and type. It decodes into userIdentity rather than the
+// SDK's models.User: reaching models.User keeps the whole models package (6 MB of code)
+// in the binary, and three strings are all this needs.
 func (c *Client) User(ctx context.Context, user string) (revoke.User, revoke.Call, error) {
 	inspect := headersOption()
-	cfg := &users.UserItemRequestBuilderGetRequestConfiguration{Options: []abs.RequestOption{inspect}}
-	u, err := users.NewUserItemRequestBuilder(c.userURL(user)+"?%24select=id,userPrincipalName,userType", c.adapter).Get(ctx, cfg)
+	req := abs.NewRequestInformation()
+	req.Method = abs.GET
+	req.UrlTemplate = "{+request-raw-url}"
+	req.PathParameters = map[string]string{"request-raw-url": c.userURL(user) + "?%24select=id,userPrincipalName,userType"}
+	req.Headers.TryAdd("Accept", "application/json")
+	req.AddRequestOptions([]abs.RequestOption{inspect})
+	var u userIdentity
+	_, err := c.adapter.Send(ctx, req, func(serialization.ParseNode) (serialization.Parsable, error) { return &u, nil },
+		abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue})
 	call := callOf(inspect)
 	if err != nil {
 		return revoke.User{}, call, classify(err, call)
 	}
-	var out revoke.User
-	if u != nil {
-		out.ID, out.UserPrincipalName, out.UserType = deref(u.GetId()), deref(u.GetUserPrincipalName()), deref(u.GetUserType())
+	return revoke.User{ID: u.id, UserPrincipalName: u.upn, UserType: u.userType}, call, nil
+}
+
+// userIdentity is the part of a Graph user this function reads.
+type userIdentity struct{ id, upn, userType string }
+
+func (u *userIdentity) Serialize(serialization.SerializationWriter) error { return nil }
+
+func (u *userIdentity) GetFieldDeserializers() map[string]func(serialization.ParseNode) error {
+	str := func(dst *string) func(serialization.ParseNode) error {
+		return func(n serialization.ParseNode) error {
+			v, err := n.GetStringValue()
+			if v != nil {
+				*dst = *v
+			}
+			return err
+		}
 	}
-	return out, call, nil
+	return map[string]func(serialization.ParseNode) error{
+		"id": str(&u.id), "userPrincipalName": str(&u.upn), "userType": str(&u.userType),
+	}
 }
 
 // userURL addresses a user policy has validated (an object id or a UPN of letters,
@@ -153,11 +180,4 @@ func first(v []string) string {
 		return ""
 	}
 	return v[0]
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
