@@ -31,6 +31,8 @@ type Config struct {
 	// Policy: DRY_RUN, TARGET_ROLES, PROTECTED_USERS, TENANT_ID, DEFAULT_UPN_SUFFIX,
 	// MAX_TARGETS_PER_ALERT.
 	Policy policy.Settings
+	// VerifyRevocation (VERIFY_REVOCATION) reads each revoked user back.
+	VerifyRevocation bool
 }
 
 // DefaultMaxTargetsPerAlert is the blast radius when MAX_TARGETS_PER_ALERT is unset: an
@@ -52,6 +54,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if err := readPolicy(getenv, &c.Policy); err != nil {
 		return Config{}, err
+	}
+	if v := strings.TrimSpace(getenv("VERIFY_REVOCATION")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("VERIFY_REVOCATION=%q: expected true or false", v)
+		}
+		c.VerifyRevocation = b
 	}
 	if _, err := graph.Check(c.Graph); err != nil {
 		return Config{}, err
@@ -117,8 +126,8 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 	conn := &connection{store: store, cfg: c.Graph}
 	return &handler.Handler{
 		Policy:  c.Policy,
-		Options: revoke.Options{Protected: c.Policy.Protected},
-		Connect: conn.connect,
+		Options: revoke.Options{Protected: c.Policy.Protected, Verify: c.VerifyRevocation},
+		Connect: connectRotating(conn),
 		Log:     log,
 	}, nil
 }

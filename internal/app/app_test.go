@@ -542,3 +542,55 @@ func TestConfiguration(t *testing.T) {
 		t.Errorf("defaults: %+v %v", cfg.Policy, err)
 	}
 }
+
+// TestRotatedSecret: the client secret was rotated in Entra and Secrets Manager while a
+// warm container still caches the old one. The function re-reads the secret once and
+// succeeds, instead of failing for up to an hour.
+func TestRotatedSecret(t *testing.T) {
+	// The first invocation below primes the cache with the old secret and spends the
+	// once-a-minute refresh on it; a real rotation does not come with such a twin.
+	defer app.SetRefreshEvery(0)()
+	ct := newContainer(t, nil, func(e *graphemu.Server) string {
+		return fmt.Sprintf(`{"tenantId":%q,"clientId":%q,"clientSecret":"old-secret-before-rotation"}`, e.TenantID, e.ClientID)
+	})
+	if _, err := ct.invoke(t, fixture(t, "entra-risky-user.json")); err == nil || !strings.Contains(err.Error(), "AADSTS7000215") {
+		t.Fatalf("with the old secret: %v", err)
+	}
+	rotated := fmt.Sprintf(`{"tenantId":%q,"clientId":%q,"clientSecret":%q}`, ct.emu.TenantID, ct.emu.ClientID, ct.emu.ClientSecret)
+	if err := moto.PutSecret(context.Background(), ct.secretID, rotated); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ct.result(t, fixture(t, "entra-risk-detection.json"))
+	if err != nil || res.Targets[0].Status != outcome.Revoked {
+		t.Fatalf("after rotation: %v %+v", err, res.Targets)
+	}
+	if n := ct.emu.TokenRequests(); n != 1 {
+		t.Errorf("%d tokens issued", n)
+	}
+	if strings.Contains(logs.String(), "old-secret-before-rotation") {
+		t.Error("the old secret is in the log")
+	}
+}
+
+func TestVerifyRevocation(t *testing.T) {
+	ct := newContainer(t, map[string]string{"VERIFY_REVOCATION": "true"}, nil)
+	res, err := ct.result(t, fixture(t, "entra-risk-detection.json"))
+	if err != nil || res.Targets[0].Status != outcome.Verified || res.Targets[0].RequestID == "" {
+		t.Fatalf("%v %+v", err, res.Targets)
+	}
+	var sawRead bool
+	for _, r := range ct.emu.Requests() {
+		sawRead = sawRead || (r.Method == "GET" && strings.HasPrefix(r.Path, "/v1.0/users/"))
+	}
+	if !sawRead {
+		t.Error("verified without reading the user back")
+	}
+
+	// No read permission: the revoke stands, unverified, and says why.
+	ct = newContainer(t, map[string]string{"VERIFY_REVOCATION": "true"}, nil)
+	ct.emu.Inject(graphemu.Fault{Match: graphemu.MatchGetUser, Status: 403, Times: -1})
+	res, err = ct.result(t, fixture(t, "entra-risk-detection.json"))
+	if err != nil || res.Targets[0].Status != outcome.Revoked || !strings.Contains(res.Targets[0].Reason, "not verified") {
+		t.Fatalf("%v %+v", err, res.Targets)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -121,7 +122,7 @@ func (c *Client) User(ctx context.Context, user string) (revoke.User, revoke.Cal
 	req := abs.NewRequestInformation()
 	req.Method = abs.GET
 	req.UrlTemplate = "{+request-raw-url}"
-	req.PathParameters = map[string]string{"request-raw-url": c.userURL(user) + "?%24select=id,userPrincipalName,userType"}
+	req.PathParameters = map[string]string{"request-raw-url": c.userURL(user) + "?%24select=id,userPrincipalName,userType,signInSessionsValidFromDateTime"}
 	req.Headers.TryAdd("Accept", "application/json")
 	req.AddRequestOptions([]abs.RequestOption{inspect})
 	var u userIdentity
@@ -131,11 +132,14 @@ func (c *Client) User(ctx context.Context, user string) (revoke.User, revoke.Cal
 	if err != nil {
 		return revoke.User{}, call, classify(err, call)
 	}
-	return revoke.User{ID: u.id, UserPrincipalName: u.upn, UserType: u.userType}, call, nil
+	return revoke.User{ID: u.id, UserPrincipalName: u.upn, UserType: u.userType, SignInSessionsValidFrom: u.validFrom}, call, nil
 }
 
 // userIdentity is the part of a Graph user this function reads.
-type userIdentity struct{ id, upn, userType string }
+type userIdentity struct {
+	id, upn, userType string
+	validFrom         time.Time
+}
 
 func (u *userIdentity) Serialize(serialization.SerializationWriter) error { return nil }
 
@@ -151,6 +155,13 @@ func (u *userIdentity) GetFieldDeserializers() map[string]func(serialization.Par
 	}
 	return map[string]func(serialization.ParseNode) error{
 		"id": str(&u.id), "userPrincipalName": str(&u.upn), "userType": str(&u.userType),
+		"signInSessionsValidFromDateTime": func(n serialization.ParseNode) error {
+			v, err := n.GetTimeValue()
+			if v != nil {
+				u.validFrom = *v
+			}
+			return err
+		},
 	}
 }
 

@@ -9,6 +9,9 @@ type Status string
 const (
 	// Revoked: Graph answered 2xx to POST /users/{id}/revokeSignInSessions.
 	Revoked Status = "revoked"
+	// Verified: revoked, and signInSessionsValidFromDateTime read back at or after the
+	// revoke call (VERIFY_REVOCATION).
+	Verified Status = "verified"
 	// WouldRevoke: a dry run found the target eligible; nothing was sent to Graph.
 	WouldRevoke Status = "would-revoke"
 	// Skipped: policy chose not to revoke (guest, built-in account, role not targeted);
@@ -28,7 +31,7 @@ const (
 )
 
 // Statuses lists every status, in the order a summary shows them.
-var Statuses = []Status{Revoked, WouldRevoke, Skipped, NotFound, Failed, Deferred, NeedsApproval}
+var Statuses = []Status{Revoked, Verified, WouldRevoke, Skipped, NotFound, Failed, Deferred, NeedsApproval}
 
 // Unhandled reports whether a target in this status means the alert was not fully
 // handled, so the invocation must fail and the event be kept.

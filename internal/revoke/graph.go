@@ -17,8 +17,9 @@ type Graph interface {
 	// RevokeSignInSessions calls POST /users/{user}/revokeSignInSessions. user is an
 	// object id or a UPN that policy has validated.
 	RevokeSignInSessions(ctx context.Context, user string) (Call, error)
-	// User reads id, userPrincipalName and userType, to learn whether an object id
-	// belongs to a guest before claiming their sessions were revoked.
+	// User reads id, userPrincipalName, userType and signInSessionsValidFromDateTime: to
+	// learn whether an object id belongs to a guest before claiming their sessions were
+	// revoked, and to verify a revoke took effect.
 	User(ctx context.Context, user string) (User, Call, error)
 }
 
@@ -27,6 +28,9 @@ type User struct {
 	ID                string
 	UserPrincipalName string
 	UserType          string
+	// SignInSessionsValidFrom is what the revoke call moves to "now"; zero when Graph
+	// did not return it.
+	SignInSessionsValidFrom time.Time
 }
 
 // Call identifies one Graph request for the audit trail.

@@ -26,6 +26,9 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Protected is checked again once Graph has told the user's other identifier.
 	Protected policy.Protected
+	// Verify reads signInSessionsValidFromDateTime back after each revoke (needs
+	// User.Read.All) and reports Verified only when it moved to the call's time or later.
+	Verify bool
 }
 
 func (o Options) withDefaults() Options {
@@ -153,9 +156,14 @@ func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcom
 			note = "; user type not checked (" + short(err) + "): if this is a guest, the call did not end their sessions"
 		}
 	}
+	// Graph stores the new validity time in whole seconds.
+	called := time.Now().UTC().Truncate(time.Second)
 	err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) { return g.RevokeSignInSessions(ctx, t.Key()) })
 	if err == nil {
 		o.Status, o.Reason = outcome.Revoked, strings.TrimPrefix(note, "; ")
+		if opt.Verify {
+			verify(ctx, g, t, o, opt, called)
+		}
 		return
 	}
 	if errors.Is(err, errDeadline) {
@@ -168,6 +176,39 @@ func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcom
 		return
 	}
 	o.Status, o.Reason = outcome.Failed, failure(err, o.Attempts)
+}
+
+// verify reads the user back. Revoked stands when the read itself fails: the revoke did
+// get its 2xx, only the evidence is missing, and the reason says so.
+func verify(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome, opt Options, called time.Time) {
+	revokeID, revokeClientID := o.RequestID, o.ClientRequestID
+	var u User
+	err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) {
+		var c Call
+		var err error
+		u, c, err = g.User(ctx, t.Key())
+		return c, err
+	})
+	// The audit trail keeps the revoke call's ids: they are the evidence of the revoke.
+	o.RequestID, o.ClientRequestID = revokeID, revokeClientID
+	switch {
+	case err != nil:
+		o.Reason = join(o.Reason, "not verified: reading signInSessionsValidFromDateTime failed ("+short(err)+"); the app needs User.Read.All")
+	case u.SignInSessionsValidFrom.IsZero():
+		o.Reason = join(o.Reason, "not verified: Graph returned no signInSessionsValidFromDateTime")
+	case u.SignInSessionsValidFrom.Before(called):
+		o.Status = outcome.Failed
+		o.Reason = fmt.Sprintf("Graph accepted the revoke but signInSessionsValidFromDateTime is %s, before the call at %s", u.SignInSessionsValidFrom.UTC().Format(time.RFC3339), called.Format(time.RFC3339))
+	default:
+		o.Status = outcome.Verified
+	}
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // errDeadline marks giving up because the invocation's time is nearly spent.

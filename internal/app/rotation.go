@@ -1,0 +1,88 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/session-revoker/session-revoker/internal/revoke"
+)
+
+// rotating is the Graph client as the handler sees it: when Entra refuses the credential
+// (a client secret rotated in Entra and in Secrets Manager within the cache's hour), it
+// drops the cached secret, reads it again and, if it changed, retries the call once with
+// a client built on the new one.
+type rotating struct {
+	conn *connection
+
+	// The caching library's refresh sleeps 2.5-5 s (jitter against hammering Secrets
+	// Manager) and ignores the context: one refresh at a time, at most once a minute, so
+	// a secret that is simply wrong does not slow every invocation.
+	mu          sync.Mutex
+	lastRefresh time.Time
+}
+
+// refreshEvery bounds how often a refused credential makes the secret be read again.
+var refreshEvery = time.Minute
+
+// connectRotating checks that a client can be built now, so a missing or malformed
+// secret fails every user with that reason up front, and returns the rotating client.
+func connectRotating(conn *connection) revoke.Connect {
+	r := &rotating{conn: conn}
+	return func(ctx context.Context) (revoke.Graph, error) {
+		if _, err := conn.connect(ctx); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func (r *rotating) RevokeSignInSessions(ctx context.Context, user string) (revoke.Call, error) {
+	var call revoke.Call
+	err := r.do(ctx, func(g revoke.Graph) error {
+		var err error
+		call, err = g.RevokeSignInSessions(ctx, user)
+		return err
+	})
+	return call, err
+}
+
+func (r *rotating) User(ctx context.Context, user string) (revoke.User, revoke.Call, error) {
+	var u revoke.User
+	var call revoke.Call
+	err := r.do(ctx, func(g revoke.Graph) error {
+		var err error
+		u, call, err = g.User(ctx, user)
+		return err
+	})
+	return u, call, err
+}
+
+func (r *rotating) do(ctx context.Context, f func(revoke.Graph) error) error {
+	g, err := r.conn.connect(ctx)
+	if err != nil {
+		return &revoke.Error{Kind: revoke.Credential, Message: err.Error()}
+	}
+	err = f(g)
+	var ge *revoke.Error
+	if !errors.As(err, &ge) || ge.Kind != revoke.Credential {
+		return err
+	}
+	r.refresh(ctx)
+	fresh, cerr := r.conn.connect(ctx)
+	if cerr != nil || fresh == g {
+		return err // the secret did not change: another try would be refused the same way
+	}
+	return f(fresh)
+}
+
+func (r *rotating) refresh(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.lastRefresh) < refreshEvery {
+		return // refreshed a moment ago, maybe by another worker: connect sees the result
+	}
+	r.conn.store.Refresh(ctx)
+	r.lastRefresh = time.Now()
+}
