@@ -88,6 +88,7 @@ type container struct {
 	emu      *graphemu.Server
 	secretID string
 	h        lambda.Handler
+	handler  *handler.Handler // to shorten backoff in fault tests
 	log      *bytes.Buffer
 }
 
@@ -122,6 +123,7 @@ func newContainer(t testing.TB, env map[string]string, secretValue func(*graphem
 		t.Fatal(err)
 	}
 	c.h = lambda.NewHandler(h.Handle)
+	c.handler = h
 	return c
 }
 

@@ -20,6 +20,11 @@ import (
 
 // classify turns whatever the SDK returned into a revoke.Error the caller can act on.
 func classify(err error, call revoke.Call) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// Also while getting a token: azcore's own retries of the token endpoint ran out
+		// of the call's time. Nothing was refused.
+		return &revoke.Error{Kind: revoke.Unavailable, Message: "no response from Graph or Entra: " + netMessage(err), Call: call}
+	}
 	var authErr *azidentity.AuthenticationFailedError
 	if errors.As(err, &authErr) {
 		return tokenError(authErr, call)
@@ -83,7 +88,12 @@ var aadsts = regexp.MustCompile(`AADSTS\d+`)
 // response body is not repeated: the code is what an operator searches for.
 func tokenError(err *azidentity.AuthenticationFailedError, call revoke.Call) error {
 	e := &revoke.Error{Kind: revoke.Credential, Call: call, Message: "Entra refused the token request"}
-	if err.RawResponse != nil {
+	if err.RawResponse == nil {
+		// No answer at all (azcore already retried): the endpoint is unreachable, not refusing.
+		e.Kind, e.Message = revoke.Unavailable, "no answer from the token endpoint"
+		return e
+	}
+	{
 		e.Status = err.RawResponse.StatusCode
 		if e.Status == http.StatusTooManyRequests || e.Status >= 500 {
 			e.Kind = revoke.Unavailable
