@@ -1,0 +1,117 @@
+package app_test
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/session-revoker/session-revoker/internal/handler"
+	"github.com/session-revoker/session-revoker/internal/identity"
+	"github.com/session-revoker/session-revoker/internal/outcome"
+	"github.com/session-revoker/session-revoker/internal/policy"
+)
+
+var (
+	fuzzOnce sync.Once
+	fuzzCt   *container
+)
+
+// FuzzHandler drives the whole handler, with the real SDKs and the emulator behind it,
+// with arbitrary payloads, and checks the two invariants that matter: nothing reaches
+// Graph but the revoke and read paths of validated users, and every user the payload
+// names ends with an outcome.
+func FuzzHandler(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "*.json"))
+	for _, file := range files {
+		b, _ := os.ReadFile(file)
+		f.Add(b)
+	}
+	for _, s := range []string{
+		`{"userId": "../../groups/x"}`, `{"users": ["a%2Fb@contoso.com", "x@contoso.com?$select=*", "Adele#V@contoso.com"]}`,
+		`{"userId": "$x@contoso.onmicrosoft.com"}`, `{"users": ["AdeleV＠contoso.onmicrosoft.com"]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		fuzzOnce.Do(func() {
+			fuzzCt = newContainer(t, nil, nil)
+			fuzzCt.handler.Options.BaseDelay = time.Millisecond
+			fuzzCt.handler.Options.CallTimeout = 2 * time.Second
+		})
+		ct := fuzzCt
+		ct.emu.ResetRequests()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		raw, _ := ct.handler.Handle(ctx, payload)
+
+		for _, r := range ct.emu.Requests() {
+			if !strings.HasPrefix(r.Path, "/v1.0/") {
+				continue // discovery and token
+			}
+			key, ok := userKey(r.RawPath)
+			if !ok {
+				t.Fatalf("unexpected Graph path %s %s", r.Method, r.RawPath)
+			}
+			if k, _ := identity.Classify(key); k != identity.ObjectID && k != identity.UPN {
+				t.Fatalf("Graph called for %q (%v): %s %s", key, k, r.Method, r.RawPath)
+			}
+		}
+
+		res, ok := raw.(*outcome.Result)
+		if !ok {
+			return
+		}
+		ex, err := handler.Extract(payload, policy.Settings{})
+		if err != nil {
+			t.Fatalf("the handler answered but extraction fails: %v", err)
+		}
+		for _, a := range ex.Alerts {
+			for _, p := range a.Principals {
+				if !named(res, p) {
+					t.Fatalf("user %+v of alert %s has no outcome", p, a.ID)
+				}
+			}
+		}
+		for _, o := range res.Targets {
+			if o.Status == "" {
+				t.Fatalf("empty status: %+v", o)
+			}
+		}
+	})
+}
+
+// userKey takes the user out of /v1.0/users/{key}[/revokeSignInSessions] or the
+// /v1.0/users('{key}') form.
+func userKey(rawPath string) (string, bool) {
+	rest, ok := strings.CutPrefix(rawPath, "/v1.0/users")
+	if !ok {
+		return "", false
+	}
+	rest = strings.TrimSuffix(rest, "/revokeSignInSessions")
+	switch {
+	case strings.HasPrefix(rest, "('") && strings.HasSuffix(rest, "')"):
+		rest = strings.ReplaceAll(rest[2:len(rest)-2], "''", "'")
+	case strings.HasPrefix(rest, "/") && !strings.Contains(rest[1:], "/"):
+		rest = rest[1:]
+	default:
+		return "", false
+	}
+	key, err := url.PathUnescape(rest)
+	return key, err == nil
+}
+
+func named(res *outcome.Result, p handler.ExtractedPrincipal) bool {
+	for _, o := range res.Targets {
+		if (p.UserID != "" && strings.EqualFold(o.UserID, p.UserID)) ||
+			(p.UserPrincipalName != "" && strings.EqualFold(o.UserPrincipalName, p.UserPrincipalName)) ||
+			(p.UserID == "" && p.UserPrincipalName == "" && o.Identifier == p.Identifier) {
+			return true
+		}
+	}
+	return false
+}
