@@ -107,9 +107,13 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 	for _, t := range res.Targets {
 		audit(log, &t)
 	}
-	log.Info("alert done", "alerts", alertIDs(alerts), "dryRun", res.DryRun, "summary", res.Summary)
+	// Lines about the alert as a whole carry its id (the first alert's, for a list) so a
+	// CloudWatch query on one alert id finds every line of the invocation.
+	alog := log.With("alertId", alerts[0].ID)
+	alog.Info("alert done", "alerts", alertIDs(alerts), "dryRun", res.DryRun, "summary", res.Summary)
+	emitMetrics(alog, res)
 	if err := unhandled(res, nameless); err != nil {
-		log.Error("alert not fully handled", "error", err.Error())
+		alog.Error("alert not fully handled", "error", err.Error())
 		return res, err
 	}
 	return res, nil

@@ -28,10 +28,13 @@ const (
 	// NeedsApproval: the alert names more users than MAX_TARGETS_PER_ALERT; nobody in it
 	// was revoked. Fails the invocation so the event reaches an operator.
 	NeedsApproval Status = "needs-approval"
+	// Suppressed: this function revoked the user within SUPPRESS_MINUTES; not revoked
+	// again (VPN and travelling users re-trigger impossible travel right after a revoke).
+	Suppressed Status = "suppressed"
 )
 
 // Statuses lists every status, in the order a summary shows them.
-var Statuses = []Status{Revoked, Verified, WouldRevoke, Skipped, NotFound, Failed, Deferred, NeedsApproval}
+var Statuses = []Status{Revoked, Verified, WouldRevoke, Skipped, Suppressed, NotFound, Failed, Deferred, NeedsApproval}
 
 // Unhandled reports whether a target in this status means the alert was not fully
 // handled, so the invocation must fail and the event be kept.
@@ -49,7 +52,8 @@ type Outcome struct {
 	// RequestID is Graph's request-id for the last call made for this user.
 	RequestID       string `json:"requestId,omitempty"`
 	ClientRequestID string `json:"clientRequestId,omitempty"`
-	Attempts        int    `json:"attempts,omitempty"`
+	Attempts        int    `json:"attempts,omitempty"`  // Graph calls made for this user
+	Throttled       int    `json:"throttled,omitempty"` // of which answered 429
 	DurationMS      int64  `json:"durationMs,omitempty"`
 	Format          string `json:"format"`
 	AlertID         string `json:"alertId,omitempty"`

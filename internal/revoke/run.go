@@ -232,6 +232,9 @@ func attempt(ctx context.Context, opt Options, o *outcome.Outcome, call func(con
 			return nil
 		}
 		var ge *Error
+		if errors.As(err, &ge) && ge.Kind == Throttled {
+			o.Throttled++
+		}
 		if !errors.As(err, &ge) || !ge.Retryable() || n >= opt.MaxAttempts {
 			return err
 		}
