@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -163,5 +164,32 @@ func TestParseProtected(t *testing.T) {
 	}
 	if p, err := ParseProtected(""); err != nil || p.Len() != 0 {
 		t.Errorf("empty list: %v", err)
+	}
+}
+
+// BenchmarkGuardrails is the decision step with every guardrail on (protected list,
+// tenant pin, roles, UPN suffix, blast radius) for a five-user alert.
+func BenchmarkGuardrails(b *testing.B) {
+	var list []string
+	for i := 0; i < 50; i++ {
+		list = append(list, fmt.Sprintf("breakglass%02d@contoso.com", i))
+	}
+	protected, err := ParseProtected(strings.Join(list, ","))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := Settings{Protected: protected, TenantID: "2f6c1a9e-4b7d-4c3e-8a15-6d9e0b7f3c21", DefaultUPNSuffix: "contoso.com", MaxTargetsPerAlert: 10}
+	alerts := []alert.Alert{{Format: "graph-security-alert", ID: "a-1", TenantID: "2f6c1a9e-4b7d-4c3e-8a15-6d9e0b7f3c21", Principals: []alert.Principal{
+		{UserID: adeleID, UserPrincipalName: "AdeleV@contoso.com", Roles: []string{"compromised"}},
+		{UserPrincipalName: "breakglass07@contoso.com"},
+		{Account: `NT AUTHORITY\SYSTEM`},
+		{Account: `CONTOSO\alex.w`},
+		{UserPrincipalName: "x@contoso.com", Roles: []string{"attacker"}},
+	}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ds := Decide(alerts, s); len(ds) != 5 {
+			b.Fatal(len(ds))
+		}
 	}
 }
