@@ -82,6 +82,9 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 // local tools.
 func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Record) (*outcome.Result, error) {
 	alerts, err := alert.Recognise(rec)
+	if err == nil && len(alerts) == 0 {
+		err = fmt.Errorf("%w: the payload holds no alert", alert.ErrUnrecognised)
+	}
 	if err != nil {
 		log.Error("alert not recognised", "error", err.Error(), "source", rec.Envelope.Source, "detailType", rec.Envelope.DetailType, "eventId", rec.Envelope.ID)
 		return nil, err
