@@ -13,9 +13,12 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/session-revoker/session-revoker/internal/federation"
 	"github.com/session-revoker/session-revoker/internal/graph"
 	"github.com/session-revoker/session-revoker/internal/handler"
 	"github.com/session-revoker/session-revoker/internal/identity"
@@ -33,6 +36,13 @@ type Config struct {
 	Policy policy.Settings
 	// VerifyRevocation (VERIFY_REVOCATION) reads each revoked user back.
 	VerifyRevocation bool
+	// Auth (GRAPH_AUTH) is how the app proves itself to Entra: AuthSecretsManager (the
+	// default: a client secret or certificate in GRAPH_SECRET_ID) or AuthFederated (no
+	// secret: the function's AWS identity, from STS GetWebIdentityToken).
+	Auth string
+	// AppTenantID and AppClientID (GRAPH_TENANT_ID, GRAPH_CLIENT_ID) name the app
+	// registration with GRAPH_AUTH=federated; otherwise the secret names it.
+	AppTenantID, AppClientID string
 }
 
 // DefaultMaxTargetsPerAlert is the blast radius when MAX_TARGETS_PER_ALERT is unset: an
@@ -49,8 +59,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			AuthorityHost: strings.TrimSpace(getenv("AZURE_AUTHORITY_HOST")),
 		},
 	}
-	if c.SecretID == "" {
-		return Config{}, fmt.Errorf("GRAPH_SECRET_ID is not set: name the Secrets Manager secret holding {\"tenantId\", \"clientId\", \"clientSecret\"}")
+	if err := readAuth(getenv, &c); err != nil {
+		return Config{}, err
 	}
 	if err := readPolicy(getenv, &c.Policy); err != nil {
 		return Config{}, err
@@ -119,11 +129,10 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
-	store, err := secrets.NewStore(secretsmanager.NewFromConfig(awsCfg), c.SecretID)
+	conn, err := newConnection(c, awsCfg)
 	if err != nil {
 		return nil, err
 	}
-	conn := &connection{store: store, cfg: c.Graph}
 	return &handler.Handler{
 		Policy:  c.Policy,
 		Options: revoke.Options{Protected: c.Policy.Protected, Verify: c.VerifyRevocation},
@@ -132,18 +141,45 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 	}, nil
 }
 
-// connection keeps one Graph client per container, rebuilt only when the secret's value
-// changes (a rotation), so its credential's token cache survives across invocations.
+// connection keeps one Graph client per container, so its credential's token cache survives
+// across invocations. With a secret, the client is rebuilt only when the secret's value
+// changes (a rotation); with federation there is no secret, and it is built once.
 type connection struct {
-	store *secrets.Store
+	store *secrets.Store // nil with GRAPH_AUTH=federated
 	cfg   graph.Config
+	// federated is set with GRAPH_AUTH=federated: the app registration and the source of
+	// the function's AWS web identity tokens.
+	federated *federatedApp
 
 	mu     sync.Mutex
 	creds  secrets.Credentials
 	client *graph.Client
 }
 
+type federatedApp struct {
+	tenantID, clientID string
+	tokens             *federation.Source
+}
+
+// newConnection builds the connection for the configured auth. Like New, it calls nothing.
+func newConnection(c Config, awsCfg aws.Config) (*connection, error) {
+	if c.Auth == AuthFederated {
+		// GetWebIdentityToken is not served by the STS global endpoint: the SDK's default,
+		// with AWS_REGION set as Lambda does, is the regional one.
+		tokens := federation.New(sts.NewFromConfig(awsCfg))
+		return &connection{cfg: c.Graph, federated: &federatedApp{tenantID: c.AppTenantID, clientID: c.AppClientID, tokens: tokens}}, nil
+	}
+	store, err := secrets.NewStore(secretsmanager.NewFromConfig(awsCfg), c.SecretID)
+	if err != nil {
+		return nil, err
+	}
+	return &connection{store: store, cfg: c.Graph}, nil
+}
+
 func (c *connection) connect(ctx context.Context) (revoke.Graph, error) {
+	if c.federated != nil {
+		return c.connectFederated()
+	}
 	creds, err := c.store.Credentials(ctx)
 	if err != nil {
 		return nil, err
@@ -163,6 +199,63 @@ func (c *connection) connect(ctx context.Context) (revoke.Graph, error) {
 	}
 	c.creds, c.client = creds, client
 	return client, nil
+}
+
+// connectFederated builds the client once: STS is called only when Entra's token (an hour)
+// runs out, through the credential's callback.
+func (c *connection) connectFederated() (revoke.Graph, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client != nil {
+		return c.client, nil
+	}
+	f := c.federated
+	cred, err := graph.NewFederatedCredential(c.cfg, f.tenantID, f.clientID, f.tokens.Token)
+	if err != nil {
+		return nil, err
+	}
+	client, err := graph.New(c.cfg, cred)
+	if err != nil {
+		return nil, err
+	}
+	c.client = client
+	return client, nil
+}
+
+// GRAPH_AUTH values.
+const (
+	AuthSecretsManager = "secretsmanager"
+	AuthFederated      = "federated"
+)
+
+// readAuth reads GRAPH_AUTH and what it needs. A setting the chosen auth would ignore is an
+// error, so a half-migrated configuration is noticed at cold start.
+func readAuth(getenv func(string) string, c *Config) error {
+	tenant, client := strings.TrimSpace(getenv("GRAPH_TENANT_ID")), strings.TrimSpace(getenv("GRAPH_CLIENT_ID"))
+	switch c.Auth = strings.ToLower(strings.TrimSpace(getenv("GRAPH_AUTH"))); c.Auth {
+	case "", AuthSecretsManager:
+		c.Auth = AuthSecretsManager
+		if c.SecretID == "" {
+			return fmt.Errorf("GRAPH_SECRET_ID is not set: name the Secrets Manager secret holding {\"tenantId\", \"clientId\"} and one of \"clientSecret\", \"certificate\" or \"certificatePfx\" (or set GRAPH_AUTH=%s to use no secret)", AuthFederated)
+		}
+		if tenant != "" || client != "" {
+			return fmt.Errorf("GRAPH_TENANT_ID and GRAPH_CLIENT_ID are read only with GRAPH_AUTH=%s: with a secret, the secret names the app", AuthFederated)
+		}
+	case AuthFederated:
+		if c.SecretID != "" {
+			return fmt.Errorf("GRAPH_SECRET_ID is set but GRAPH_AUTH=%s uses no secret: unset one of them", AuthFederated)
+		}
+		if tenant == "" || client == "" {
+			return fmt.Errorf("GRAPH_AUTH=%s needs GRAPH_TENANT_ID and GRAPH_CLIENT_ID: the app registration's directory (tenant) id and application (client) id", AuthFederated)
+		}
+		if !identity.IsObjectID(strings.ToLower(client)) {
+			return fmt.Errorf("GRAPH_CLIENT_ID=%q: expected the app registration's application (client) id, a GUID", client)
+		}
+		c.AppTenantID, c.AppClientID = tenant, client
+	default:
+		return fmt.Errorf("GRAPH_AUTH=%q: expected %s (the default) or %s", c.Auth, AuthSecretsManager, AuthFederated)
+	}
+	return nil
 }
 
 // Logger writes JSON lines at the given level (Lambda's AWS_LAMBDA_LOG_LEVEL names:

@@ -25,6 +25,15 @@ func classify(err error, call revoke.Call) error {
 		// of the call's time. Nothing was refused.
 		return &revoke.Error{Kind: revoke.Unavailable, Message: "no response from Graph or Entra: " + netMessage(err), Call: call}
 	}
+	var assertion *assertionError
+	if errors.As(err, &assertion) {
+		kind := revoke.Credential
+		var netErr net.Error
+		if errors.As(err, &netErr) || strings.Contains(err.Error(), "throttled") {
+			kind = revoke.Unavailable
+		}
+		return &revoke.Error{Kind: kind, Code: "STS", Message: assertion.Error(), Call: call}
+	}
 	var authErr *azidentity.AuthenticationFailedError
 	if errors.As(err, &authErr) {
 		return tokenError(authErr, call)

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoft/kiota-abstractions-go/serialization"
 	kauth "github.com/microsoft/kiota-authentication-azure-go"
@@ -27,7 +25,6 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/session-revoker/session-revoker/internal/revoke"
-	"github.com/session-revoker/session-revoker/internal/secrets"
 )
 
 // sdkVersion goes into the SdkVersion telemetry header, as the SDK's own adapter does.
@@ -38,26 +35,6 @@ const sdkVersion = "1.89.0"
 type Client struct {
 	adapter *core.GraphRequestAdapterBase
 	root    string
-}
-
-// NewCredential builds the azidentity credential for the app in creds.
-func NewCredential(cfg Config, creds secrets.Credentials) (azcore.TokenCredential, error) {
-	e, err := cfg.resolve()
-	if err != nil {
-		return nil, err
-	}
-	opts := &azidentity.ClientSecretCredentialOptions{
-		ClientOptions: azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: e.authority}},
-		// Instance discovery asks login.microsoftonline.com about the authority; for an
-		// authority the operator configured explicitly there is nothing to discover.
-		DisableInstanceDiscovery: e.custom,
-	}
-	cred, err := azidentity.NewClientSecretCredential(creds.TenantID, creds.ClientID, creds.ClientSecret, opts)
-	if err != nil {
-		// azidentity's message may quote its arguments; name the problem only.
-		return nil, fmt.Errorf("client secret credential: tenantId or clientId is malformed")
-	}
-	return cred, nil
 }
 
 // New builds a client over cred.

@@ -112,6 +112,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 		writeEntraError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
 		return
 	}
+	s.recordScope(form.Get("scope"))
 	for _, p := range []string{"grant_type", "client_id"} {
 		if form.Get(p) == "" {
 			writeEntraError(w, r, http.StatusBadRequest, "invalid_request", 900144, fmt.Sprintf("The request body must contain the following parameter: '%s'.", p))
@@ -131,9 +132,10 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 	}
 	switch {
 	case form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "":
-		// Certificates and federated credentials would need JWT validation; not emulated yet.
-		writeEntraError(w, r, http.StatusUnauthorized, "invalid_client", 0, "graphemu: client_assertion (certificate or federated credential) is not supported yet; use client_secret.")
-		return
+		// A certificate or a federated identity credential (see assertion.go).
+		if !s.checkClientAssertion(w, r, tenant, form) {
+			return
+		}
 	case form.Get("client_secret") == "":
 		writeEntraError(w, r, http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 		return

@@ -301,7 +301,7 @@ func failure(err error, attempts int) string {
 	case Unavailable:
 		return fmt.Sprintf("Graph unavailable after %d attempts (%s)", attempts, short(ge))
 	case Credential:
-		return "no Graph token (" + short(ge) + "): check tenantId, clientId and the credential in the secret"
+		return "no Graph token (" + short(ge) + "): check the app registration's tenant id, client id and credential (client secret, certificate or federated identity credential)"
 	case BadRequest:
 		return "Graph rejected the request (" + short(ge) + ")"
 	}
