@@ -199,6 +199,10 @@ func decide(t Target, unusable string, s Settings, dry bool) Decision {
 	switch {
 	case unusable == "built-in":
 		d.Status, d.Reason = outcome.Skipped, "built-in or machine account: never revoked"
+	case !targetedRole(t.Roles, s.TargetRoles):
+		// Before addressability: an attacker's or a contextual account that Graph could
+		// not address anyway is no reason to call the alert unhandled.
+		d.Status, d.Reason = outcome.Skipped, "evidence role "+strings.Join(t.Roles, ",")+" is not a targeted role ("+strings.Join(roles(s.TargetRoles), ",")+")"
 	case unusable != "":
 		// An alert about a user we cannot address is not handled: an operator must look.
 		d.Status, d.Reason = outcome.Failed, unusable
@@ -208,8 +212,6 @@ func decide(t Target, unusable string, s Settings, dry bool) Decision {
 		d.Status, d.Reason = outcome.Skipped, "another tenant: the alert places this user in tenant "+clip(t.TenantID)+", this function serves "+s.TenantID
 	case t.Guest:
 		d.Status, d.Reason = outcome.Skipped, "guest (external) user: revokeSignInSessions does not end a B2B guest's sessions; revoke them in the user's home tenant"
-	case !targetedRole(t.Roles, s.TargetRoles):
-		d.Status, d.Reason = outcome.Skipped, "evidence role "+strings.Join(t.Roles, ",")+" is not a targeted role ("+strings.Join(roles(s.TargetRoles), ",")+")"
 	case dry:
 		d.Status, d.Reason = outcome.WouldRevoke, "dry run: nothing sent to Graph"
 	default:

@@ -193,3 +193,10 @@ func BenchmarkGuardrails(b *testing.B) {
 		}
 	}
 }
+
+func TestRoleBeforeAddressability(t *testing.T) {
+	ds := Decide(one(alert.Principal{Account: `CONTOSO\mallory`, Roles: []string{"attacker"}}), Settings{})
+	if ds[0].Status != outcome.Skipped {
+		t.Errorf("an attacker's unaddressable login: %s (%s)", ds[0].Status, ds[0].Reason)
+	}
+}
