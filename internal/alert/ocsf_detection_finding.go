@@ -1,0 +1,383 @@
+package alert
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/session-revoker/session-revoker/internal/delivery"
+	"github.com/session-revoker/session-revoker/internal/identity"
+)
+
+// OCSF Detection Finding (class_uid 2004): a product's alert in the Open Cybersecurity
+// Schema Framework, bare or relayed (Security Lake subscribers, OCSF exports). Security
+// Hub's "Findings Imported V2" carries the same findings; see securityhub_v2.go.
+// https://schema.ocsf.io/classes/detection_finding
+//
+// Users sit in evidences[].actor.user, evidences[].user and, with the host profile, a
+// top-level actor.user (and user). OCSF defines an evidence's actor as "the source of the
+// activity that triggered the detection" and its user as "the user that was the target":
+// the target is the victim ("attacked"), the actor side is reported as "attacker", which
+// the default policy does not revoke. An operator who wants actor accounts revoked too
+// (often the stolen account the attacker acted as: AWS calls actor.user "the credentials
+// used by the threat actor") adds attacker to TARGET_ROLES; the alert only says who stood
+// where.
+
+const ocsfDetectionFinding = "ocsf-detection-finding"
+
+func init() {
+	register(Format{
+		Name:  ocsfDetectionFinding,
+		Match: func(d *Document) bool { return string(d.Top.Get("class_uid")) == "2004" },
+		Extract: func(d *Document) ([]Alert, error) {
+			a, err := readOCSFDetectionFinding(ocsfDetectionFinding, d.Top)
+			if err != nil {
+				return nil, err
+			}
+			return []Alert{a}, nil
+		},
+	})
+}
+
+// ocsfUser is OCSF's User object. None of its fields is a UPN or an Entra id by
+// definition: uid is "the Windows user SID, ActiveDirectory DN or AWS user ARN" as often as
+// an object id, name is a login, and email_addr may differ from the UPN.
+type ocsfUser struct {
+	UID    string `json:"uid"`
+	UIDAlt string `json:"uid_alt"`
+	Name   string `json:"name"`
+	Email  string `json:"email_addr"`
+	Domain string `json:"domain"`
+}
+
+type ocsfActor struct {
+	User *ocsfUser `json:"user"`
+}
+
+type ocsfEvidence struct {
+	Actor *ocsfActor `json:"actor"`
+	User  *ocsfUser  `json:"user"`
+}
+
+type ocsfMetadata struct {
+	UID, TenantUID             string
+	ProductName, ProductVendor string
+}
+
+// ocsfEvent is what is read of an OCSF finding or event. Scalars are read in place; only
+// the user-bearing members are decoded: findings also carry raw_data, unmapped, resources
+// and attacks, often larger than all of this.
+type ocsfEvent struct {
+	Metadata                 ocsfMetadata
+	FindingUID, FindingTitle string
+	Evidences                []ocsfEvidence
+	Actor                    *ocsfActor
+	User                     *ocsfUser
+}
+
+func readOCSF(format string, top delivery.Object, e *ocsfEvent) error {
+	meta, err := topObject(format, top, "metadata")
+	if err != nil {
+		return err
+	}
+	product, err := topObject(format, meta, "product")
+	if err != nil {
+		return err
+	}
+	info, err := topObject(format, top, "finding_info")
+	if err != nil {
+		return err
+	}
+	e.Metadata = ocsfMetadata{UID: meta.String("uid"), TenantUID: meta.String("tenant_uid"), ProductName: product.String("name"), ProductVendor: product.String("vendor_name")}
+	e.FindingUID, e.FindingTitle = info.String("uid"), info.String("title")
+	for _, m := range [...]struct {
+		key string
+		v   any
+	}{{"evidences", &e.Evidences}, {"actor", &e.Actor}, {"user", &e.User}} {
+		if err := decodeTopMember(format, top, m.key, m.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readOCSFDetectionFinding(format string, top delivery.Object) (Alert, error) {
+	var e ocsfEvent
+	if err := readOCSF(format, top, &e); err != nil {
+		return Alert{}, err
+	}
+	a := Alert{Format: format, ID: firstPresent(e.FindingUID, e.Metadata.UID), Title: e.FindingTitle, Severity: ocsfSeverity(top)}
+	entra := e.Metadata.fromEntra()
+	if entra {
+		a.TenantID = e.Metadata.TenantUID
+	}
+	add := func(u *ocsfUser, role string) {
+		if p, ok := u.principal(entra, a.TenantID, role); ok {
+			a.Principals = append(a.Principals, p)
+		}
+	}
+	for _, ev := range e.Evidences {
+		if ev.Actor != nil {
+			add(ev.Actor.User, "attacker")
+		}
+		add(ev.User, "attacked")
+	}
+	if e.Actor != nil {
+		add(e.Actor.User, "attacker")
+	}
+	add(e.User, "attacked")
+	return a, nil
+}
+
+// fromEntra reports whether Microsoft Entra ID produced the finding, the one case where a
+// GUID uid is the user's Entra object id rather than an on-premises objectGUID or another
+// system's key.
+func (m *ocsfMetadata) fromEntra() bool {
+	if !strings.Contains(strings.ToLower(m.ProductVendor), "microsoft") {
+		return false
+	}
+	p := strings.ToLower(m.ProductName)
+	return strings.Contains(p, "entra") || strings.Contains(p, "azure ad") || strings.Contains(p, "azure active directory")
+}
+
+// principal says what the user object claims. From Entra, a GUID uid (or uid_alt) is the
+// object id and a name with '@' the UPN. Otherwise, or when those are missing, one value
+// goes in Account to be classified by shape: an address-like name or email first (what
+// Graph can address), then the login as DOMAIN\name (policy can complete it with a
+// configured UPN suffix), then uid and uid_alt. A GUID uid from another product is more
+// likely an on-premises objectGUID than an Entra id, so it comes after the login.
+func (u *ocsfUser) principal(entra bool, tenantID, role string) (Principal, bool) {
+	if u == nil {
+		return Principal{}, false
+	}
+	p := Principal{Roles: []string{role}}
+	if entra {
+		p.TenantID = tenantID
+		switch {
+		case identity.IsObjectID(u.UID):
+			p.UserID = u.UID
+		case identity.IsObjectID(u.UIDAlt):
+			p.UserID = u.UIDAlt
+		}
+		if strings.IndexByte(u.Name, '@') > 0 {
+			p.UserPrincipalName = u.Name
+		}
+	}
+	if p.UserID == "" && p.UserPrincipalName == "" {
+		p.Account = firstAddressLike(u.Name, u.Email)
+		if p.Account == "" {
+			p.Account = firstPresent(qualifiedLogin(u.Domain, u.Name), u.UID, u.UIDAlt)
+		}
+	}
+	return p, p.UserID != "" || p.UserPrincipalName != "" || p.Account != ""
+}
+
+// ocsfSeverity is the severity caption, or the caption of severity_id when only the id
+// is given.
+func ocsfSeverity(top delivery.Object) string {
+	if s := top.String("severity"); s != "" {
+		return s
+	}
+	switch string(top.Get("severity_id")) {
+	case "1":
+		return "Informational"
+	case "2":
+		return "Low"
+	case "3":
+		return "Medium"
+	case "4":
+		return "High"
+	case "5":
+		return "Critical"
+	case "6":
+		return "Fatal"
+	}
+	return ""
+}
+
+// The helpers below serve every SIEM format whose users have no dedicated UPN or
+// object-id field (OCSF, Okta, Datadog, Sumo Logic, Chronicle, CrowdStrike).
+
+// decodeTopMember unmarshals one top-level member into v; a missing or null member
+// leaves v alone. Decoding members one by one skips the bulk of a finding unread.
+func decodeTopMember(format string, top delivery.Object, key string, v any) error {
+	raw := top.Get(key)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%s: %q: %w", format, key, describe(err))
+	}
+	return nil
+}
+
+// topObject scans the object member key in place; a missing or null member is an empty
+// object, any other non-object an error naming the member.
+func topObject(format string, top delivery.Object, key string) (delivery.Object, error) {
+	raw := top.Get(key)
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return nil, nil
+	case raw[0] != '{':
+		return nil, fmt.Errorf("%s: %q has the wrong JSON type (expected an object)", format, key)
+	}
+	return delivery.TopLevel(raw), nil
+}
+
+// firstAddressLike returns the first value shaped like name@domain.
+func firstAddressLike(vals ...string) string {
+	for _, v := range vals {
+		if strings.IndexByte(v, '@') > 0 {
+			return v
+		}
+	}
+	return ""
+}
+
+// firstPresent returns the first non-empty value.
+func firstPresent(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// qualifiedLogin writes a bare login with its domain, DOMAIN\name, as Windows does, so
+// the report shows which directory it came from.
+func qualifiedLogin(domain, name string) string {
+	if name == "" || domain == "" || strings.ContainsAny(name, `@\`) {
+		return name
+	}
+	return domain + `\` + name
+}
+
+// The three functions below walk valid JSON (delivery validated every payload) in place,
+// without allocating: json.Unmarshal would validate and copy a large array or object again,
+// and delivery.TopLevel allocates for every object it scans. Strings, most of the bytes,
+// are skipped with bytes.IndexByte.
+
+// eachArrayObject calls fn with each element of a JSON array that is an object, in order;
+// fn's first error stops the walk.
+func eachArrayObject(arr []byte, fn func(obj []byte) error) error {
+	if len(arr) == 0 || arr[0] != '[' {
+		return nil
+	}
+	for i := 1; i < len(arr); {
+		switch arr[i] {
+		case ']':
+			return nil
+		case ',', ' ', '\t', '\n', '\r':
+			i++
+			continue
+		}
+		end := jsonValueEnd(arr, i)
+		if end <= i {
+			return nil // not valid JSON: nothing more to find
+		}
+		if arr[i] == '{' {
+			if err := fn(arr[i:end]); err != nil {
+				return err
+			}
+		}
+		i = end
+	}
+	return nil
+}
+
+// objectMember returns the raw value of key in a JSON object, or nil. It stops at the key;
+// a key spelled with escapes is not recognised.
+func objectMember(obj []byte, key string) []byte {
+	if !startsObject(obj) {
+		return nil
+	}
+	for i := 1; i < len(obj); {
+		switch obj[i] {
+		case '}':
+			return nil
+		case ',', ' ', '\t', '\n', '\r':
+			i++
+			continue
+		}
+		keyEnd := jsonValueEnd(obj, i)
+		if keyEnd <= i {
+			return nil
+		}
+		k := obj[i:keyEnd]
+		i = keyEnd
+		for i < len(obj) && (obj[i] == ':' || obj[i] == ' ' || obj[i] == '\t' || obj[i] == '\n' || obj[i] == '\r') {
+			i++
+		}
+		if i >= len(obj) {
+			return nil
+		}
+		end := jsonValueEnd(obj, i)
+		if end <= i {
+			return nil
+		}
+		if len(k) == len(key)+2 && string(k[1:len(k)-1]) == key {
+			return obj[i:end]
+		}
+		i = end
+	}
+	return nil
+}
+
+// jsonValueEnd returns the index just past the JSON value that starts at b[i].
+func jsonValueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for {
+			j := bytes.IndexByte(b[i+1:], '"')
+			if j < 0 {
+				return len(b)
+			}
+			i += 1 + j
+			escapes := 0
+			for k := i - 1; b[k] == '\\'; k-- {
+				escapes++
+			}
+			if escapes%2 == 0 {
+				return i + 1
+			}
+		}
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = jsonValueEnd(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+		i++
+	}
+	return i
+}
+
+func startsObject(raw []byte) bool { return len(raw) > 0 && raw[0] == '{' }
+
+// scalarText is a JSON string's value or a number's literal text (ids such as Datadog's
+// exceed float64 precision), else "".
+func scalarText(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		return delivery.Unquote(raw)
+	case c == '-' || '0' <= c && c <= '9':
+		return string(raw)
+	}
+	return ""
+}

@@ -1,0 +1,70 @@
+package alert
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/session-revoker/session-revoker/internal/delivery"
+)
+
+// AWS Security Hub "Findings Imported V2": {"findings": [<one OCSF finding>]} in the
+// detail of an aws.securityhub event. Each finding is read as the OCSF format of its class.
+// https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-v2-cwe-event-formats.html
+//
+// Findings from AWS's own services (GuardDuty, Inspector) name IAM principals in
+// actor.user; they are reported like any other user and policy finds them unaddressable.
+// Compliance and vulnerability findings name no users: an error says to narrow the rule.
+
+const (
+	securityHubV2     = "securityhub-v2"
+	securityHubSource = "aws.securityhub"
+)
+
+func init() {
+	register(Format{Name: securityHubV2, Match: matchSecurityHubV2, Extract: extractSecurityHubV2})
+}
+
+// matchSecurityHubV2 takes the event by its detail-type; without Security Hub's envelope
+// (an input transformer passed only the detail) a findings list holding OCSF classes.
+func matchSecurityHubV2(d *Document) bool {
+	if d.Envelope.Source == securityHubSource {
+		return d.Envelope.DetailType == "Findings Imported V2"
+	}
+	f := d.Top.Get("findings")
+	return len(f) > 0 && f[0] == '[' && bytes.Contains(f, []byte(`"class_uid"`))
+}
+
+func extractSecurityHubV2(d *Document) ([]Alert, error) {
+	findings := d.Top.Get("findings")
+	if len(findings) == 0 || findings[0] != '[' {
+		return nil, errors.New(`securityhub-v2: "findings" is missing or not a list; expected one OCSF finding`)
+	}
+	var alerts []Alert
+	err := eachArrayObject(findings, func(raw []byte) error {
+		i := len(alerts)
+		top := delivery.TopLevel(raw)
+		var a Alert
+		var err error
+		switch string(top.Get("class_uid")) {
+		case "2004":
+			a, err = readOCSFDetectionFinding(securityHubV2, top)
+		case "3002":
+			a, err = readOCSFAuthentication(securityHubV2, top)
+		default:
+			return fmt.Errorf("securityhub-v2: \"findings\"[%d] is not an OCSF Detection Finding (class_uid 2004) or Authentication (3002): compliance and vulnerability findings name no users; match class_uid 2004 in the EventBridge rule", i)
+		}
+		if err != nil {
+			return fmt.Errorf("\"findings\"[%d]: %w", i, err)
+		}
+		alerts = append(alerts, a)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(alerts) == 0 {
+		return nil, errors.New(`securityhub-v2: "findings" holds no JSON object; expected one OCSF finding`)
+	}
+	return alerts, nil
+}

@@ -1,0 +1,161 @@
+package alert
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/session-revoker/session-revoker/internal/delivery"
+)
+
+// Splunk webhook alert action: the body Splunk POSTs when a saved search or an Enterprise
+// Security correlation search with a webhook action fires.
+// https://docs.splunk.com/Documentation/Splunk/latest/Alert/Webhooks
+//
+// Only the first result row is sent, as "result", with whatever fields the search outputs.
+// Users are read from the CIM user fields a detection is expected to keep: user and
+// src_user (what ES notables carry), dest_user, a UPN under user_principal_name or Entra's
+// own userPrincipalName, and risk_object when risk_object_type says it is a user (risk-based
+// alerting). user_id is not read: CIM leaves its kind open and it names the same person as
+// user. A multivalue field arrives as a JSON array or, after mvjoin, as one string of
+// lines; either gives one user per value.
+//
+// No roles: CIM's user and src_user change meaning between data models (in Change, src_user
+// made the change and user had it made to them; in Authentication, user signed in), so
+// which is the victim is the search's to say, not the payload's. Every user named is a
+// target; policy judges each.
+
+const splunkWebhook = "splunk-webhook"
+
+// splunkUserFields are the result fields read, in the order their users are reported.
+var splunkUserFields = [...]struct {
+	key string
+	upn bool // the field is a UPN by name
+}{
+	{"user", false}, {"src_user", false}, {"dest_user", false},
+	{"user_principal_name", true}, {"userPrincipalName", true},
+}
+
+func init() {
+	register(Format{
+		Name:    splunkWebhook,
+		Match:   func(d *Document) bool { return d.Top.Has("sid") && d.Top.Has("search_name") },
+		Extract: extractSplunk,
+	})
+}
+
+func extractSplunk(d *Document) ([]Alert, error) {
+	t := d.Top
+	raw := t.Get("result")
+	if !startsObject(raw) {
+		return nil, fmt.Errorf(`%s: no "result" object: the webhook carries the search's first result row there`, splunkWebhook)
+	}
+	result := delivery.TopLevel(raw)
+	a := Alert{Format: splunkWebhook, ID: t.String("sid"), Title: t.String("search_name"),
+		Severity: firstPresent(result.String("severity"), result.String("urgency"))}
+	add := func(key string, upn bool) error {
+		values, err := multiValues(result.Get(key))
+		if err != nil {
+			return fmt.Errorf("%s: \"result.%s\" %w", splunkWebhook, key, err)
+		}
+		for _, v := range values {
+			if upn {
+				a.Principals = append(a.Principals, Principal{UserPrincipalName: v})
+			} else {
+				a.Principals = append(a.Principals, Principal{Account: v})
+			}
+		}
+		return nil
+	}
+	for _, f := range splunkUserFields {
+		if err := add(f.key, f.upn); err != nil {
+			return nil, err
+		}
+	}
+	if strings.EqualFold(result.String("risk_object_type"), "user") {
+		if err := add("risk_object", false); err != nil {
+			return nil, err
+		}
+	}
+	return []Alert{a}, nil
+}
+
+// The helpers below serve the formats that read arrays and multi-valued fields (Sentinel,
+// Splunk, Elastic). They read payloads already validated.
+
+// firstArrayObject is the top level of an array's first element when that is an object,
+// else nil. It reads no further than that element.
+func firstArrayObject(raw []byte) delivery.Object {
+	if len(raw) == 0 || raw[0] != '[' {
+		return nil
+	}
+	rest := bytes.TrimLeft(raw[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '{' {
+		return nil
+	}
+	return delivery.TopLevel(rest)
+}
+
+// multiValues reads a field that may hold one value or several: a string (several when it
+// has several lines), an array of them, a number's text; null or absent is none.
+func multiValues(raw []byte) ([]string, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var values []string
+	switch raw[0] {
+	case 'n':
+		return nil, nil
+	case '"':
+		values = appendLines(values, delivery.Unquote(raw))
+	case '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, fmt.Errorf("is not a valid array: %w", describe(err))
+		}
+		for _, item := range items {
+			s := scalarText(item)
+			if s == "" && item[0] != '"' && item[0] != 'n' {
+				return nil, fmt.Errorf("holds an array with a JSON %s; expected strings", jsonKind(item))
+			}
+			values = appendLines(values, s)
+		}
+	default:
+		s := scalarText(raw)
+		if s == "" {
+			return nil, fmt.Errorf("is a JSON %s; expected a string or an array of strings", jsonKind(raw))
+		}
+		values = append(values, s)
+	}
+	return values, nil
+}
+
+// appendLines adds each non-blank line of s.
+func appendLines(values []string, s string) []string {
+	for s != "" {
+		var line string
+		line, s, _ = strings.Cut(s, "\n")
+		if line = strings.TrimSpace(line); line != "" {
+			values = append(values, line)
+		}
+	}
+	return values
+}
+
+// jsonKind names a JSON value's type for an error, never its content.
+func jsonKind(raw []byte) string {
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case '"':
+		return "string"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
