@@ -76,3 +76,32 @@ func TestExtractFixtures(t *testing.T) {
 		}
 	}
 }
+
+// TestNegativeFixtures: alerts that must revoke nobody, with the settings an operator of
+// the contoso tenant would deploy.
+func TestNegativeFixtures(t *testing.T) {
+	s := policy.Settings{TenantID: "2f6c1a9e-4b7d-4c3e-8a15-6d9e0b7f3c21"}
+	for _, name := range []string{
+		"sentinel-security-alert-other-tenant.json",
+		"sentinel-security-alert-system-only.json",
+		"ocsf-detection-finding-attacker-only.json",
+		"guardduty.json",
+		"securityhub-asff.json",
+	} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex, err := Extract(b, s)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, a := range ex.Alerts {
+			for _, p := range a.Principals {
+				if p.Skip == "" {
+					t.Errorf("%s: %+v would be revoked", name, p)
+				}
+			}
+		}
+	}
+}
