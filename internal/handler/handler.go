@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
@@ -29,7 +30,23 @@ type Handler struct {
 	Connect revoke.Connect
 	Options revoke.Options
 	Log     *slog.Logger
+	// Ledger, when set, makes a redelivered event return its stored result instead of
+	// running again (EventBridge and SQS deliver at least once; Lambda retries).
+	Ledger Ledger
 }
+
+// Ledger remembers deliveries across invocations (the state table).
+type Ledger interface {
+	// ClaimAlert returns the stored result of a completed delivery, or nil after claiming
+	// it for this invocation; an error (including another invocation holding it) means
+	// it must not run now.
+	ClaimAlert(ctx context.Context, key string, now time.Time, lease time.Duration) ([]byte, error)
+	CompleteAlert(ctx context.Context, key string, result []byte, now time.Time, ttl time.Duration) error
+	ReleaseAlert(ctx context.Context, key string) error
+}
+
+// resultTTL keeps a completed result as long as EventBridge may still redeliver.
+const resultTTL = 24 * time.Hour
 
 // BatchResponse is Lambda's partial batch response for SQS and EventBridge Pipes.
 type BatchResponse struct {
@@ -104,6 +121,26 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 			nameless = append(nameless, a.Format+" "+a.ID)
 		}
 	}
+	res.Notes = h.notes()
+	key := deliveryKey(rec, alerts)
+	if h.Ledger != nil {
+		stored, err := h.Ledger.ClaimAlert(ctx, key, time.Now().UTC(), lease(ctx))
+		if err != nil {
+			// Fail closed: without the ledger a redelivery could run twice; Lambda retries.
+			err = fmt.Errorf("idempotency state for %s: %w", key, err)
+			log.Error("delivery not claimed", "alertId", alerts[0].ID, "error", err.Error())
+			return nil, err
+		}
+		if stored != nil {
+			var prev outcome.Result
+			if json.Unmarshal(stored, &prev) == nil {
+				prev.Replayed = true
+				log.Info("redelivery: returning the stored result, nothing run again", "alertId", alerts[0].ID, "key", key)
+				return &prev, nil
+			}
+			log.Warn("stored result unreadable: running again", "alertId", alerts[0].ID, "key", key)
+		}
+	}
 	decisions := policy.Decide(alerts, h.Policy)
 	res.Targets = revoke.Run(ctx, decisions, h.Connect, h.Options)
 	res.Summary = outcome.Summarise(res.Targets)
@@ -115,11 +152,66 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 	alog := log.With("alertId", alerts[0].ID)
 	alog.Info("alert done", "alerts", alertIDs(alerts), "dryRun", res.DryRun, "summary", res.Summary)
 	emitMetrics(alog, res)
-	if err := unhandled(res, nameless); err != nil {
+	err = unhandled(res, nameless)
+	if h.Ledger != nil {
+		h.settle(ctx, alog, key, res, err == nil)
+	}
+	if err != nil {
 		alog.Error("alert not fully handled", "error", err.Error())
 		return res, err
 	}
 	return res, nil
+}
+
+// settle stores a handled delivery's result, or gives an unhandled one back so Lambda's
+// retry runs it. A ledger error here costs at most a second run, which suppression
+// keeps from revoking anyone twice: logged, not failed.
+func (h *Handler) settle(ctx context.Context, log *slog.Logger, key string, res *outcome.Result, handled bool) {
+	ctx = context.WithoutCancel(ctx)
+	if !handled {
+		if err := h.Ledger.ReleaseAlert(ctx, key); err != nil {
+			log.Warn("delivery claim not released: a retry may wait for its lease", "key", key, "error", err.Error())
+		}
+		return
+	}
+	body, _ := json.Marshal(res)
+	if err := h.Ledger.CompleteAlert(ctx, key, body, time.Now().UTC(), resultTTL); err != nil {
+		log.Warn("result not stored: a redelivery would run again", "key", key, "error", err.Error())
+	}
+}
+
+// deliveryKey names a delivery across redeliveries: the EventBridge event id, else the
+// SQS message id, else the alert's own id (a direct invocation's is the Lambda request
+// id, which Lambda keeps across its retries).
+func deliveryKey(rec delivery.Record, alerts []alert.Alert) string {
+	switch {
+	case rec.Envelope.ID != "":
+		return "event#" + rec.Envelope.ID
+	case rec.MessageID != "":
+		return "message#" + rec.MessageID
+	}
+	return "alert#" + alerts[0].Format + "#" + alerts[0].ID
+}
+
+// lease is how long a claim holds off a concurrent duplicate: the rest of this
+// invocation, at least a minute.
+func lease(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) > time.Minute {
+		return time.Until(d) + 5*time.Second
+	}
+	return time.Minute
+}
+
+// notes say which guardrails are off, so a result never implies protection it lacked.
+func (h *Handler) notes() []string {
+	var n []string
+	if h.Ledger == nil {
+		n = append(n, "idempotency off: no STATE_TABLE configured; a redelivered event runs again")
+	}
+	if h.Options.Suppress == nil || h.Options.SuppressWindow <= 0 {
+		n = append(n, "suppression off: a user revoked minutes ago is revoked again")
+	}
+	return n
 }
 
 // ErrUnhandled wraps every error that means an alert was not fully handled.

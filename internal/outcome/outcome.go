@@ -73,6 +73,10 @@ type Result struct {
 	DryRun  bool           `json:"dryRun"`
 	Targets []Outcome      `json:"targets"`
 	Summary map[Status]int `json:"summary"`
+	// Notes say which guardrails were off for this run.
+	Notes []string `json:"notes,omitempty"`
+	// Replayed: a redelivery; this is the stored result of the first run, nothing ran.
+	Replayed bool `json:"replayed,omitempty"`
 }
 
 // Summarise counts targets per status; statuses with no target are left out.

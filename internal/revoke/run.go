@@ -29,6 +29,17 @@ type Options struct {
 	// Verify reads signInSessionsValidFromDateTime back after each revoke (needs
 	// User.Read.All) and reports Verified only when it moved to the call's time or later.
 	Verify bool
+	// Suppress, with a window, keeps a user this function revoked within the window from
+	// being revoked again; nil turns it off.
+	Suppress       Suppressor
+	SuppressWindow time.Duration
+}
+
+// Suppressor remembers recent revokes across invocations (the state table). ClaimUser is
+// atomic: of two invocations claiming one user, one wins.
+type Suppressor interface {
+	ClaimUser(ctx context.Context, userKey string, now time.Time, window time.Duration, alertID string) (ok bool, last time.Time, lastAlertID string, err error)
+	ReleaseUser(ctx context.Context, userKey string, claimedAt time.Time) error
 }
 
 func (o Options) withDefaults() Options {
@@ -156,6 +167,15 @@ func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcom
 			note = "; user type not checked (" + short(err) + "): if this is a guest, the call did not end their sessions"
 		}
 	}
+	release, ok := suppress(ctx, t, o, opt)
+	if !ok {
+		return
+	}
+	defer func() {
+		if o.Status != outcome.Revoked && o.Status != outcome.Verified {
+			release()
+		}
+	}()
 	// Graph stores the new validity time in whole seconds.
 	called := time.Now().UTC().Truncate(time.Second)
 	err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) { return g.RevokeSignInSessions(ctx, t.Key()) })
@@ -176,6 +196,41 @@ func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcom
 		return
 	}
 	o.Status, o.Reason = outcome.Failed, failure(err, o.Attempts)
+}
+
+// suppress claims the user in the state table before the revoke. ok is false when the
+// outcome is already final: suppressed (revoked recently), or failed because the state
+// could not be read (a guardrail that cannot be evaluated fails closed). release undoes
+// the claim when the revoke then does not happen, so Lambda's retry is not suppressed.
+func suppress(ctx context.Context, t *policy.Target, o *outcome.Outcome, opt Options) (release func(), ok bool) {
+	release = func() {}
+	if opt.Suppress == nil || opt.SuppressWindow <= 0 {
+		return release, true
+	}
+	// The object id when known, so that an alert naming the user by UPN and one naming
+	// them by id meet; policy and the lookup fill it for most alerts.
+	key := strings.ToLower(o.UserID)
+	if key == "" {
+		key = strings.ToLower(t.Key())
+	}
+	now := time.Now().UTC()
+	claimed, last, lastAlert, err := opt.Suppress.ClaimUser(ctx, key, now, opt.SuppressWindow, t.AlertID)
+	switch {
+	case err != nil:
+		o.Status, o.Reason = outcome.Failed, "not revoked: the suppression state could not be read ("+short(err)+"); retried by Lambda"
+		return release, false
+	case !claimed:
+		o.Status = outcome.Suppressed
+		o.Reason = fmt.Sprintf("revoked by this function at %s (alert %s), within SUPPRESS_MINUTES=%d", last.UTC().Format(time.RFC3339), lastAlert, int(opt.SuppressWindow/time.Minute))
+		return release, false
+	}
+	return func() {
+		// A failed release leaves the user suppressed for the window: say so in the log
+		// line, which the caller writes from the outcome.
+		if err := opt.Suppress.ReleaseUser(context.WithoutCancel(ctx), key, now); err != nil {
+			o.Reason = join(o.Reason, "suppression claim not released ("+short(err)+")")
+		}
+	}, true
 }
 
 // verify reads the user back. Revoked stands when the read itself fails: the revoke did

@@ -249,3 +249,67 @@ func TestProtectedCheckedAfterLookup(t *testing.T) {
 		t.Errorf("no list: %+v %v", out[0], g.calls)
 	}
 }
+
+// memSuppressor is an in-memory Suppressor for the loop's logic; the DynamoDB one is
+// tested against moto in package state.
+type memSuppressor struct {
+	mu       sync.Mutex
+	at       map[string]time.Time
+	alert    map[string]string
+	err      error
+	released []string
+}
+
+func (m *memSuppressor) ClaimUser(_ context.Context, key string, now time.Time, window time.Duration, alertID string) (bool, time.Time, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return false, time.Time{}, "", m.err
+	}
+	if last, ok := m.at[key]; ok && !last.Before(now.Add(-window)) {
+		return false, last, m.alert[key], nil
+	}
+	m.at[key], m.alert[key] = now, alertID
+	return true, time.Time{}, "", nil
+}
+
+func (m *memSuppressor) ReleaseUser(_ context.Context, key string, claimedAt time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.at[key].Equal(claimedAt) {
+		delete(m.at, key)
+	}
+	m.released = append(m.released, key)
+	return nil
+}
+
+func TestSuppression(t *testing.T) {
+	sup := &memSuppressor{at: map[string]time.Time{}, alert: map[string]string{}}
+	opt := Options{Suppress: sup, SuppressWindow: 30 * time.Minute}
+	g := &fakeGraph{revoke: map[string][]error{"fails@contoso.com": {denied}}}
+	run := func(upn string) outcome.Outcome {
+		return Run(context.Background(), []policy.Decision{revokeUPN(upn)}, connectTo(g), opt)[0]
+	}
+	if o := run("a@contoso.com"); o.Status != outcome.Revoked {
+		t.Fatalf("first: %+v", o)
+	}
+	if o := run("A@contoso.com"); o.Status != outcome.Suppressed || !strings.Contains(o.Reason, "SUPPRESS_MINUTES=30") {
+		t.Errorf("second: %+v", o)
+	}
+	// A failed revoke gives its claim back: the retry must not be suppressed.
+	if o := run("fails@contoso.com"); o.Status != outcome.Failed || len(sup.released) != 1 {
+		t.Errorf("failed revoke: %+v released %v", o, sup.released)
+	}
+	if o := run("fails@contoso.com"); o.Status != outcome.Failed {
+		t.Errorf("retry after a failure was suppressed: %+v", o)
+	}
+	// The state cannot be read: nobody is revoked.
+	sup.err = errors.New("state table x does not exist")
+	calls := len(g.calls)
+	if o := run("b@contoso.com"); o.Status != outcome.Failed || !strings.Contains(o.Reason, "suppression state could not be read") {
+		t.Errorf("state down: %+v", o)
+	}
+	if len(g.calls) != calls {
+		t.Error("revoked with the suppression state unreadable")
+	}
+}
