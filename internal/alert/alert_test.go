@@ -11,23 +11,6 @@ import (
 	"github.com/session-revoker/session-revoker/internal/delivery"
 )
 
-func recogniseFile(t testing.TB, name string) []Alert {
-	t.Helper()
-	payload, err := os.ReadFile(filepath.Join("..", "..", "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := delivery.Unwrap(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alerts, err := Recognise(b.Records[0])
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return alerts
-}
-
 // TestFixtures checks every fixture in events/ against what its vendor's schema says the
 // alert carries.
 func TestFixtures(t *testing.T) {

@@ -50,7 +50,7 @@ func extractChronicle(d *Document) ([]Alert, error) {
 	// detection[] carries URLs and rule versions nobody reads: scanned in place, and only
 	// the match variables (and, when needed, the rule labels) decoded.
 	first := true
-	err := eachArrayObject(d.Top.Get("detection"), func(raw []byte) error {
+	err := delivery.EachObject(d.Top.Get("detection"), func(raw []byte) error {
 		det := delivery.TopLevel(raw)
 		var fields []chronicleField
 		if err := decodeTopMember(chronicleDetection, det, "detectionFields", &fields); err != nil {
@@ -77,14 +77,14 @@ func extractChronicle(d *Document) ([]Alert, error) {
 	}
 	// The referenced UDM events are most of a detection: each is scanned in place, down
 	// to its principal.user and target.user, and nothing is decoded but email lists.
-	err = eachArrayObject(d.Top.Get("collectionElements"), func(element []byte) error {
-		return eachArrayObject(objectMember(element, "references"), func(ref []byte) error {
-			event := objectMember(ref, "event")
-			principal, err := udmAccount(objectMember(event, "principal"))
+	err = delivery.EachObject(d.Top.Get("collectionElements"), func(element []byte) error {
+		return delivery.EachObject(delivery.Member(element, "references"), func(ref []byte) error {
+			event := delivery.Member(ref, "event")
+			principal, err := udmAccount(delivery.Member(event, "principal"))
 			if err != nil {
 				return err
 			}
-			target, err := udmAccount(objectMember(event, "target"))
+			target, err := udmAccount(delivery.Member(event, "target"))
 			if err != nil {
 				return err
 			}
@@ -135,7 +135,7 @@ func chronicleSeverity(det delivery.Object) (string, error) {
 // (an Okta id looks like a login and is used only when nothing else is there). Fields are
 // camelCase in API responses and snake_case in UDM exports; both are read.
 func udmAccount(noun []byte) (string, error) {
-	raw := objectMember(noun, "user")
+	raw := delivery.Member(noun, "user")
 	if !startsObject(raw) {
 		return "", nil
 	}

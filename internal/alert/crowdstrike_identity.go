@@ -3,6 +3,8 @@ package alert
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/session-revoker/session-revoker/internal/delivery"
 )
 
 // CrowdStrike Falcon Identity Protection detection summary, as the Falcon Event Streams
@@ -36,7 +38,7 @@ func init() {
 		Match: func(d *Document) bool {
 			m := d.Top.Get("metadata")
 			return d.Top.Has("event") && bytes.Contains(m, []byte(`"IdpDetectionSummaryEvent"`)) &&
-				string(objectMember(m, "eventType")) == `"IdpDetectionSummaryEvent"`
+				string(delivery.Member(m, "eventType")) == `"IdpDetectionSummaryEvent"`
 		},
 		Extract: func(d *Document) ([]Alert, error) {
 			var e crowdStrikeIdpDetection

@@ -133,7 +133,7 @@ func extractElastic(d *Document) ([]Alert, error) {
 	}
 	var alerts []Alert
 	i := -1 // counts the alert objects, for errors; anything else in the list names nobody
-	err := eachArrayObject(elasticAlertList(d.Top), func(item []byte) error {
+	err := delivery.EachObject(elasticAlertList(d.Top), func(item []byte) error {
 		i++
 		a, err := readElasticAlert(delivery.TopLevel(item))
 		if err != nil {

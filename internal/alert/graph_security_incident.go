@@ -38,7 +38,7 @@ func extractGraphIncident(d *Document) ([]Alert, error) {
 		return nil, fmt.Errorf(`%s: no "alerts" list; the incident must be read with $expand=alerts for its users to be known`, graphSecurityIncident)
 	}
 	i := -1 // counts the alert objects, for errors; anything else in the list names nobody
-	err := eachArrayObject(raw, func(item []byte) error {
+	err := delivery.EachObject(raw, func(item []byte) error {
 		i++
 		var ga graphAlert
 		if err := readGraphAlert(delivery.TopLevel(item), &ga); err != nil {

@@ -1,14 +1,8 @@
 package alert
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
-
-	"github.com/session-revoker/session-revoker/internal/delivery"
 )
 
 const contosoTenant = "2f6c1a9e-4b7d-4c3e-8a15-6d9e0b7f3c21"
@@ -118,62 +112,12 @@ func TestOCSFDetectionFindingFields(t *testing.T) {
 }
 
 func TestOCSFDetectionFindingErrors(t *testing.T) {
-	cases := map[string]struct {
-		doc  string
-		want []string
-	}{
+	cases := map[string]errorCase{
 		"evidences not a list": {`{"class_uid":2004,"evidences":{"user":{"name":"sekret-value"}}}`, []string{"ocsf-detection-finding", `"evidences"`, "wrong JSON type"}},
 		"uid a number":         {`{"class_uid":2004,"user":{"uid":12345,"name":"sekret-value"}}`, []string{`"user"`, "uid", "string"}},
 		"metadata a string":    {`{"class_uid":2004,"metadata":"sekret-value"}`, []string{`"metadata"`}},
 	}
-	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			_, err := recogniseInline(t, c.doc)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			for _, w := range c.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), "sekret") {
-				t.Errorf("error %q echoes a value", err)
-			}
-		})
-	}
-}
-
-// The in-place walkers must agree with encoding/json on valid JSON, escapes and
-// brackets inside strings included.
-func TestJSONWalkers(t *testing.T) {
-	arr := []byte(` [ {"a" : "x\\\"]}" , "b":[1,{"c":"}"}]} , 7, "s{" ,{"k\u0041":1},[{}] ,{ } ] `)[1:]
-	var got []string
-	eachArrayObject(arr, func(obj []byte) error { got = append(got, string(obj)); return nil })
-	want := []string{`{"a" : "x\\\"]}" , "b":[1,{"c":"}"}]}`, `{"k\u0041":1}`, `{ }`}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("eachArrayObject: got %q\nwant %q", got, want)
-	}
-	obj := []byte(got[0])
-	if v := objectMember(obj, "b"); string(v) != `[1,{"c":"}"}]` {
-		t.Errorf("objectMember b = %q", v)
-	}
-	if v := objectMember(obj, "a"); delivery.Unquote(v) != `x\"]}` {
-		t.Errorf("objectMember a = %q", v)
-	}
-	for _, miss := range [][]byte{obj, []byte(`{}`), []byte(`[]`), nil, []byte(`{"c":1}`)} {
-		if v := objectMember(miss, "c"); v != nil && string(miss) != `{"c":1}` {
-			t.Errorf("objectMember(%q, c) = %q", miss, v)
-		}
-	}
-	if v := objectMember([]byte(`{"c":1}`), "c"); string(v) != "1" {
-		t.Errorf("objectMember literal = %q", v)
-	}
-	stop := errors.New("stop")
-	n := 0
-	if err := eachArrayObject([]byte(`[{},{},{}]`), func([]byte) error { n++; return stop }); err != stop || n != 1 {
-		t.Errorf("eachArrayObject did not stop at the first error: %v, %d calls", err, n)
-	}
+	checkErrors(t, cases)
 }
 
 func BenchmarkFormat_ocsfDetectionFinding(b *testing.B) {
@@ -182,73 +126,4 @@ func BenchmarkFormat_ocsfDetectionFinding(b *testing.B) {
 
 func FuzzRecognise_ocsfDetectionFinding(f *testing.F) {
 	fuzzRecogniseEvents(f, "ocsf-detection-finding.json", "ocsf-detection-finding-attacker-only.json")
-}
-
-// Helpers shared by the SIEM format tests (datadog, okta, ocsf, securityhub, ...).
-
-// recogniseInline runs one payload through delivery and recognition, as Handle does.
-func recogniseInline(t testing.TB, payload string) ([]Alert, error) {
-	t.Helper()
-	b, err := delivery.Unwrap([]byte(payload))
-	if err != nil {
-		t.Fatalf("unwrap: %v", err)
-	}
-	return Recognise(b.Records[0])
-}
-
-func readEventFixture(tb testing.TB, name string) []byte {
-	tb.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
-// benchRecogniseEvent measures delivery.Unwrap plus Recognise on one fixture, and reports
-// the cost per alert (the targets are under 50 µs and 100 allocations per alert).
-func benchRecogniseEvent(b *testing.B, name string) {
-	payload := readEventFixture(b, name)
-	batch, err := delivery.Unwrap(payload)
-	if err != nil {
-		b.Fatal(err)
-	}
-	alerts, err := Recognise(batch.Records[0])
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(payload)))
-	for b.Loop() {
-		batch, _ := delivery.Unwrap(payload)
-		if _, err := Recognise(batch.Records[0]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(len(alerts)), "alerts/op")
-}
-
-// fuzzRecogniseEvents feeds arbitrary bytes, seeded with fixtures, through delivery and
-// recognition: nothing may panic, and every alert returned must say its format.
-func fuzzRecogniseEvents(f *testing.F, names ...string) {
-	for _, name := range names {
-		f.Add(readEventFixture(f, name))
-	}
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		batch, err := delivery.Unwrap(payload)
-		if err != nil {
-			return
-		}
-		for _, rec := range batch.Records {
-			alerts, err := Recognise(rec)
-			if err != nil {
-				continue
-			}
-			for _, a := range alerts {
-				if a.Format == "" {
-					t.Fatalf("alert without a format: %+v", a)
-				}
-			}
-		}
-	})
 }

@@ -36,10 +36,10 @@ func init() {
 			// Only Id, Title and Severity.Label are read, in place: an ASFF finding is
 			// mostly resource details.
 			var alerts []Alert
-			eachArrayObject(d.Top.Get("findings"), func(f []byte) error {
+			delivery.EachObject(d.Top.Get("findings"), func(f []byte) error {
 				alerts = append(alerts, Alert{
-					Format: securityHubASFF, ID: delivery.Unquote(objectMember(f, "Id")), Title: delivery.Unquote(objectMember(f, "Title")),
-					Severity: delivery.Unquote(objectMember(objectMember(f, "Severity"), "Label")), Principals: []Principal{},
+					Format: securityHubASFF, ID: delivery.Unquote(delivery.Member(f, "Id")), Title: delivery.Unquote(delivery.Member(f, "Title")),
+					Severity: delivery.Unquote(delivery.Member(delivery.Member(f, "Severity"), "Label")), Principals: []Principal{},
 				})
 				return nil
 			})

@@ -41,7 +41,7 @@ func extractSecurityHubV2(d *Document) ([]Alert, error) {
 		return nil, errors.New(`securityhub-v2: "findings" is missing or not a list; expected one OCSF finding`)
 	}
 	var alerts []Alert
-	err := eachArrayObject(findings, func(raw []byte) error {
+	err := delivery.EachObject(findings, func(raw []byte) error {
 		i := len(alerts)
 		top := delivery.TopLevel(raw)
 		var a Alert

@@ -67,7 +67,7 @@ func readSentinelEntities(raw []byte) ([]Principal, error) {
 		return nil, fmt.Errorf(`%s: "Entities" is a JSON %s; expected a JSON array of entities, as a string or as JSON`, sentinelSecurityAlert, jsonKind(list))
 	}
 	var w sentinelEntityWalk
-	eachArrayObject(list, func(item []byte) error { w.value(item, 0); return nil })
+	delivery.EachObject(list, func(item []byte) error { w.value(item, 0); return nil })
 	return w.principals, nil
 }
 
@@ -94,7 +94,7 @@ func (w *sentinelEntityWalk) value(raw []byte, depth int) {
 		}
 		w.entity(delivery.TopLevel(raw), depth)
 	case '[':
-		eachArrayObject(raw, func(item []byte) error { w.value(item, depth+1); return nil })
+		delivery.EachObject(raw, func(item []byte) error { w.value(item, depth+1); return nil })
 	}
 }
 

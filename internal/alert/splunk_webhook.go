@@ -1,8 +1,6 @@
 package alert
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -83,79 +81,3 @@ func extractSplunk(d *Document) ([]Alert, error) {
 
 // The helpers below serve the formats that read arrays and multi-valued fields (Sentinel,
 // Splunk, Elastic). They read payloads already validated.
-
-// firstArrayObject is the top level of an array's first element when that is an object,
-// else nil. It reads no further than that element.
-func firstArrayObject(raw []byte) delivery.Object {
-	if len(raw) == 0 || raw[0] != '[' {
-		return nil
-	}
-	rest := bytes.TrimLeft(raw[1:], " \t\r\n")
-	if len(rest) == 0 || rest[0] != '{' {
-		return nil
-	}
-	return delivery.TopLevel(rest)
-}
-
-// multiValues reads a field that may hold one value or several: a string (several when it
-// has several lines), an array of them, a number's text; null or absent is none.
-func multiValues(raw []byte) ([]string, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	var values []string
-	switch raw[0] {
-	case 'n':
-		return nil, nil
-	case '"':
-		values = appendLines(values, delivery.Unquote(raw))
-	case '[':
-		var items []json.RawMessage
-		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, fmt.Errorf("is not a valid array: %w", describe(err))
-		}
-		for _, item := range items {
-			s := scalarText(item)
-			if s == "" && item[0] != '"' && item[0] != 'n' {
-				return nil, fmt.Errorf("holds an array with a JSON %s; expected strings", jsonKind(item))
-			}
-			values = appendLines(values, s)
-		}
-	default:
-		s := scalarText(raw)
-		if s == "" {
-			return nil, fmt.Errorf("is a JSON %s; expected a string or an array of strings", jsonKind(raw))
-		}
-		values = append(values, s)
-	}
-	return values, nil
-}
-
-// appendLines adds each non-blank line of s.
-func appendLines(values []string, s string) []string {
-	for s != "" {
-		var line string
-		line, s, _ = strings.Cut(s, "\n")
-		if line = strings.TrimSpace(line); line != "" {
-			values = append(values, line)
-		}
-	}
-	return values
-}
-
-// jsonKind names a JSON value's type for an error, never its content.
-func jsonKind(raw []byte) string {
-	switch raw[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case 't', 'f':
-		return "boolean"
-	case '"':
-		return "string"
-	case 'n':
-		return "null"
-	}
-	return "number"
-}

@@ -29,7 +29,7 @@ const sumoInsight = "sumo-cloud-siem-insight"
 type sumoEntity struct{ typ, value string }
 
 func readSumoEntity(raw []byte) sumoEntity {
-	return sumoEntity{typ: delivery.Unquote(objectMember(raw, "entityType")), value: delivery.Unquote(objectMember(raw, "value"))}
+	return sumoEntity{typ: delivery.Unquote(delivery.Member(raw, "entityType")), value: delivery.Unquote(delivery.Member(raw, "value"))}
 }
 
 func (e *sumoEntity) isUser() bool {
@@ -59,7 +59,7 @@ func extractSumoInsight(d *Document) ([]Alert, error) {
 		a.Principals = append(a.Principals, Principal{Account: entity.value})
 		others = "contextual"
 	}
-	eachArrayObject(t.Get("involvedEntities"), func(raw []byte) error {
+	delivery.EachObject(t.Get("involvedEntities"), func(raw []byte) error {
 		if e := readSumoEntity(raw); e.isUser() && !strings.EqualFold(e.value, entity.value) {
 			a.Principals = append(a.Principals, Principal{Account: e.value, Roles: []string{others}})
 		}

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 )
@@ -34,14 +35,14 @@ func TopLevel(b []byte) Object {
 			i++
 			continue
 		}
-		end := skipValue(b, i)
+		end := ValueEnd(b, i)
 		key := b[i:end]
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
 			return o
 		}
 		i = skipSpace(b, i+1)
-		end = skipValue(b, i)
+		end = ValueEnd(b, i)
 		o = append(o, Field{Key: key, Value: b[i:end]})
 		i = end
 	}
@@ -54,44 +55,118 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipValue returns the index just past the value starting at i.
-func skipValue(b []byte, i int) int {
+// EachObject and Member walk valid JSON (Unwrap validated every payload) in place,
+// without allocating: json.Unmarshal would validate and copy a large array or object again,
+// and TopLevel allocates the slice of fields. Strings, most of the bytes, are skipped with
+// bytes.IndexByte.
+
+// EachObject calls fn with each element of a JSON array that is an object, in order;
+// fn's first error stops the walk.
+func EachObject(arr []byte, fn func(obj []byte) error) error {
+	if len(arr) == 0 || arr[0] != '[' {
+		return nil
+	}
+	for i := 1; i < len(arr); {
+		switch arr[i] {
+		case ']':
+			return nil
+		case ',', ' ', '\t', '\n', '\r':
+			i++
+			continue
+		}
+		end := ValueEnd(arr, i)
+		if end <= i {
+			return nil // not valid JSON: nothing more to find
+		}
+		if arr[i] == '{' {
+			if err := fn(arr[i:end]); err != nil {
+				return err
+			}
+		}
+		i = end
+	}
+	return nil
+}
+
+// Member returns the raw value of key in a JSON object, or nil. It stops at the key;
+// a key spelled with escapes is not recognised.
+func Member(obj []byte, key string) []byte {
+	if len(obj) == 0 || obj[0] != '{' {
+		return nil
+	}
+	for i := 1; i < len(obj); {
+		switch obj[i] {
+		case '}':
+			return nil
+		case ',', ' ', '\t', '\n', '\r':
+			i++
+			continue
+		}
+		keyEnd := ValueEnd(obj, i)
+		if keyEnd <= i {
+			return nil
+		}
+		k := obj[i:keyEnd]
+		i = keyEnd
+		for i < len(obj) && (obj[i] == ':' || obj[i] == ' ' || obj[i] == '\t' || obj[i] == '\n' || obj[i] == '\r') {
+			i++
+		}
+		if i >= len(obj) {
+			return nil
+		}
+		end := ValueEnd(obj, i)
+		if end <= i {
+			return nil
+		}
+		if len(k) == len(key)+2 && string(k[1:len(k)-1]) == key {
+			return obj[i:end]
+		}
+		i = end
+	}
+	return nil
+}
+
+// ValueEnd returns the index just past the JSON value that starts at b[i].
+func ValueEnd(b []byte, i int) int {
 	if i >= len(b) {
 		return i
 	}
 	switch b[i] {
 	case '"':
-		for j := i + 1; j < len(b); j++ {
-			switch b[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1
+		for {
+			j := bytes.IndexByte(b[i+1:], '"')
+			if j < 0 {
+				return len(b)
+			}
+			i += 1 + j
+			escapes := 0
+			for k := i - 1; b[k] == '\\'; k-- {
+				escapes++
+			}
+			if escapes%2 == 0 {
+				return i + 1
 			}
 		}
-		return len(b)
 	case '{', '[':
 		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = ValueEnd(b, i) - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
+				if depth--; depth == 0 {
+					return i + 1
 				}
-			case '"':
-				j = skipValue(b, j) - 1
 			}
 		}
 		return len(b)
 	}
-	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t' {
-		j++
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+		i++
 	}
-	return j
+	return i
 }
 
 // Unquote returns a JSON string's value; it allocates only for strings with escapes.

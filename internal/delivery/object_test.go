@@ -1,0 +1,39 @@
+package delivery
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+// The in-place walkers must agree with encoding/json on valid JSON, escapes and
+// brackets inside strings included.
+func TestJSONWalkers(t *testing.T) {
+	arr := []byte(` [ {"a" : "x\\\"]}" , "b":[1,{"c":"}"}]} , 7, "s{" ,{"k\u0041":1},[{}] ,{ } ] `)[1:]
+	var got []string
+	EachObject(arr, func(obj []byte) error { got = append(got, string(obj)); return nil })
+	want := []string{`{"a" : "x\\\"]}" , "b":[1,{"c":"}"}]}`, `{"k\u0041":1}`, `{ }`}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("EachObject: got %q\nwant %q", got, want)
+	}
+	obj := []byte(got[0])
+	if v := Member(obj, "b"); string(v) != `[1,{"c":"}"}]` {
+		t.Errorf("Member b = %q", v)
+	}
+	if v := Member(obj, "a"); Unquote(v) != `x\"]}` {
+		t.Errorf("Member a = %q", v)
+	}
+	for _, miss := range [][]byte{obj, []byte(`{}`), []byte(`[]`), nil, []byte(`{"c":1}`)} {
+		if v := Member(miss, "c"); v != nil && string(miss) != `{"c":1}` {
+			t.Errorf("Member(%q, c) = %q", miss, v)
+		}
+	}
+	if v := Member([]byte(`{"c":1}`), "c"); string(v) != "1" {
+		t.Errorf("Member literal = %q", v)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := EachObject([]byte(`[{},{},{}]`), func([]byte) error { n++; return stop }); err != stop || n != 1 {
+		t.Errorf("EachObject did not stop at the first error: %v, %d calls", err, n)
+	}
+}
