@@ -128,13 +128,7 @@ func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcom
 	// guest whose sessions it did not end), and a protected-account list naming object ids
 	// cannot clear a user known only by UPN: ask Graph before acting.
 	if t.UserPrincipalName == "" || !opt.Protected.Decidable(t.UserID, t.UserPrincipalName) {
-		var u User
-		err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) {
-			var c Call
-			var err error
-			u, c, err = g.User(ctx, t.Key())
-			return c, err
-		})
+		u, err := readUser(ctx, g, t, o, opt)
 		var ge *Error
 		switch {
 		case err == nil:
@@ -237,13 +231,7 @@ func suppress(ctx context.Context, t *policy.Target, o *outcome.Outcome, opt Opt
 // get its 2xx, only the evidence is missing, and the reason says so.
 func verify(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome, opt Options, called time.Time) {
 	revokeID, revokeClientID := o.RequestID, o.ClientRequestID
-	var u User
-	err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) {
-		var c Call
-		var err error
-		u, c, err = g.User(ctx, t.Key())
-		return c, err
-	})
+	u, err := readUser(ctx, g, t, o, opt)
 	// The audit trail keeps the revoke call's ids: they are the evidence of the revoke.
 	o.RequestID, o.ClientRequestID = revokeID, revokeClientID
 	switch {
@@ -264,6 +252,18 @@ func join(a, b string) string {
 		return b
 	}
 	return a + "; " + b
+}
+
+// readUser is Graph's User call with the same retries as the revoke.
+func readUser(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome, opt Options) (User, error) {
+	var u User
+	err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) {
+		var c Call
+		var err error
+		u, c, err = g.User(ctx, t.Key())
+		return c, err
+	})
+	return u, err
 }
 
 // errDeadline marks giving up because the invocation's time is nearly spent.
