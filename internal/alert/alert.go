@@ -111,15 +111,14 @@ func Recognise(rec delivery.Record) ([]Alert, error) {
 const maxListDepth = 2
 
 func recognise(doc *Document, depth int) ([]Alert, error) {
-	var matched *Format
-	for i := range formats {
-		if formats[i].Match(doc) {
-			if matched != nil {
-				// Two formats claiming one document is a bug in a Match, never a guess.
-				return nil, fmt.Errorf("%w: both %s and %s match", ErrUnrecognised, matched.Name, formats[i].Name)
-			}
-			matched = &formats[i]
-		}
+	// Operators' rules (custom.go) come only after every built-in format declined, so a
+	// rule can never take a document a built-in format knows.
+	matched, err := matchOne(formats, doc)
+	if err == nil && matched == nil {
+		matched, err = matchOne(customFormats, doc)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if matched != nil {
 		return matched.Extract(doc)
@@ -129,6 +128,20 @@ func recognise(doc *Document, depth int) ([]Alert, error) {
 	}
 	return nil, fmt.Errorf("%w: no known alert format has top-level keys [%s]%s; expected one of: %s, or a direct request {\"userId\": \"<object id or UPN>\"}",
 		ErrUnrecognised, doc.Top.Keys(), envelopeHint(doc.Envelope), strings.Join(Formats(), ", "))
+}
+
+func matchOne(set []Format, doc *Document) (*Format, error) {
+	var matched *Format
+	for i := range set {
+		if set[i].Match(doc) {
+			if matched != nil {
+				// Two formats claiming one document is a bug in a Match, never a guess.
+				return nil, fmt.Errorf("%w: both %s and %s match", ErrUnrecognised, matched.Name, set[i].Name)
+			}
+			matched = &set[i]
+		}
+	}
+	return matched, nil
 }
 
 // recogniseList reads a Graph collection response ({"value": [...]}), as returned by

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/session-revoker/session-revoker/internal/alert"
 	"github.com/session-revoker/session-revoker/internal/federation"
 	"github.com/session-revoker/session-revoker/internal/graph"
 	"github.com/session-revoker/session-revoker/internal/handler"
@@ -71,6 +72,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("VERIFY_REVOCATION=%q: expected true or false", v)
 		}
 		c.VerifyRevocation = b
+	}
+	// Operators' alert formats (alert/custom.go) are compiled now: a bad rule stops the
+	// cold start, naming the rule, instead of failing the first alert.
+	if _, err := alert.LoadMappings(getenv("ALERT_MAPPINGS")); err != nil {
+		return Config{}, fmt.Errorf("ALERT_MAPPINGS: %w", err)
 	}
 	if _, err := graph.Check(c.Graph); err != nil {
 		return Config{}, err
