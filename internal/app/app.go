@@ -12,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -26,6 +28,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/policy"
 	"github.com/session-revoker/session-revoker/internal/revoke"
 	"github.com/session-revoker/session-revoker/internal/secrets"
+	"github.com/session-revoker/session-revoker/internal/state"
 )
 
 // Config is every setting the function reads.
@@ -37,6 +40,10 @@ type Config struct {
 	Policy policy.Settings
 	// VerifyRevocation (VERIFY_REVOCATION) reads each revoked user back.
 	VerifyRevocation bool
+	// StateTable (STATE_TABLE) holds the suppression window and idempotency records;
+	// empty turns both off. SuppressWindow (SUPPRESS_MINUTES) defaults to 30 minutes.
+	StateTable     string
+	SuppressWindow time.Duration
 	// Auth (GRAPH_AUTH) is how the app proves itself to Entra: AuthSecretsManager (the
 	// default: a client secret or certificate in GRAPH_SECRET_ID) or AuthFederated (no
 	// secret: the function's AWS identity, from STS GetWebIdentityToken).
@@ -45,6 +52,10 @@ type Config struct {
 	// registration with GRAPH_AUTH=federated; otherwise the secret names it.
 	AppTenantID, AppClientID string
 }
+
+// DefaultSuppressWindow: an impossible-travel alert for a VPN user fires again within
+// minutes of the revoke; half an hour covers the re-sign-in and the detection's delay.
+const DefaultSuppressWindow = 30 * time.Minute
 
 // DefaultMaxTargetsPerAlert is the blast radius when MAX_TARGETS_PER_ALERT is unset: an
 // impossible-travel or token-theft alert names one or two users; ten is already unusual.
@@ -72,6 +83,15 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("VERIFY_REVOCATION=%q: expected true or false", v)
 		}
 		c.VerifyRevocation = b
+	}
+	c.StateTable = strings.TrimSpace(getenv("STATE_TABLE"))
+	c.SuppressWindow = DefaultSuppressWindow
+	if v := strings.TrimSpace(getenv("SUPPRESS_MINUTES")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return Config{}, fmt.Errorf("SUPPRESS_MINUTES=%q: expected a whole number of minutes (0 turns suppression off)", v)
+		}
+		c.SuppressWindow = time.Duration(n) * time.Minute
 	}
 	// Operators' alert formats (alert/custom.go) are compiled now: a bad rule stops the
 	// cold start, naming the rule, instead of failing the first alert.
@@ -139,12 +159,18 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 	if err != nil {
 		return nil, err
 	}
-	return &handler.Handler{
+	h := &handler.Handler{
 		Policy:  c.Policy,
 		Options: revoke.Options{Protected: c.Policy.Protected, Verify: c.VerifyRevocation},
 		Connect: connectRotating(conn),
 		Log:     log,
-	}, nil
+	}
+	if c.StateTable != "" {
+		store := state.New(dynamodb.NewFromConfig(awsCfg), c.StateTable)
+		h.Ledger = store
+		h.Options.Suppress, h.Options.SuppressWindow = store, c.SuppressWindow
+	}
+	return h, nil
 }
 
 // connection keeps one Graph client per container, so its credential's token cache survives

@@ -1,0 +1,543 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/session-revoker/session-revoker/internal/testenv/moto"
+)
+
+const table = "session-revoker-state-test"
+
+// client talks to the moto_server TestMain started.
+var client *dynamodb.Client
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := moto.Start(ctx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "state tests need moto_server (the DynamoDB emulator): %v\n", err)
+		return 1
+	}
+	defer srv.Stop()
+	for k, v := range srv.Env() {
+		os.Setenv(k, v)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "AWS config: %v\n", err)
+		return 1
+	}
+	client = dynamodb.NewFromConfig(cfg)
+	if err := moto.CreateStateTable(ctx, client, table); err != nil {
+		fmt.Fprintf(os.Stderr, "creating the state table in moto: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// t0 is a fixed instant with a millisecond part, so rounding mistakes show.
+var t0 = time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
+
+var seq atomic.Int64
+
+// unique gives each test (and each repetition under -count) its own keys in the shared table.
+func unique(t testing.TB, what string) string {
+	return fmt.Sprintf("%s-%d-%s@contoso.example", strings.ReplaceAll(t.Name(), "/", "-"), seq.Add(1), what)
+}
+
+func mustClaimUser(t *testing.T, s *Store, user string, now time.Time, window time.Duration, alertID string) (bool, time.Time, string) {
+	t.Helper()
+	ok, last, id, err := s.ClaimUser(context.Background(), user, now, window, alertID)
+	if err != nil {
+		t.Fatalf("ClaimUser(%s, %v): %v", user, now, err)
+	}
+	return ok, last, id
+}
+
+func TestClaimUserWindow(t *testing.T) {
+	s := New(client, table)
+	user := unique(t, "Alice")
+	const window = 30 * time.Minute
+
+	if ok, _, _ := mustClaimUser(t, s, user, t0, window, "alert-1"); !ok {
+		t.Fatal("first claim was refused")
+	}
+	for _, c := range []struct {
+		name string
+		user string
+		now  time.Time
+	}{
+		{"a minute later", user, t0.Add(time.Minute)},
+		{"same user in another case", strings.ToUpper(user), t0.Add(2 * time.Minute)},
+		{"padded with spaces", "  " + user + " ", t0.Add(3 * time.Minute)},
+		{"exactly at the window's end", user, t0.Add(window)},
+		{"a clock behind the claim", user, t0.Add(-time.Second)},
+	} {
+		ok, last, id := mustClaimUser(t, s, c.user, c.now, window, "alert-2")
+		if ok {
+			t.Fatalf("%s: claim allowed, want suppressed", c.name)
+		}
+		if !last.Equal(t0) || id != "alert-1" {
+			t.Errorf("%s: last %v %q, want %v %q", c.name, last, id, t0, "alert-1")
+		}
+	}
+
+	t1 := t0.Add(window + time.Millisecond)
+	if ok, _, _ := mustClaimUser(t, s, user, t1, window, ""); !ok {
+		t.Fatal("claim after the window was refused")
+	}
+	ok, last, id := mustClaimUser(t, s, user, t1.Add(time.Second), window, "alert-3")
+	if ok || !last.Equal(t1) || id != "" {
+		t.Errorf("after the second claim: ok %v, last %v %q; want suppressed by %v with no alert id", ok, last, id, t1)
+	}
+
+	// The item's TTL outlives the window.
+	item := getItem(t, "user#"+strings.ToLower(user))
+	if exp, _ := number(item, "expiresAt"); exp < t1.Add(window).Unix() {
+		t.Errorf("expiresAt %d is before the window's end %d", exp, t1.Add(window).Unix())
+	}
+}
+
+func TestReleaseUser(t *testing.T) {
+	s := New(client, table)
+	ctx := context.Background()
+	user := unique(t, "bob")
+	const window = time.Hour
+
+	mustClaimUser(t, s, user, t0, window, "a1")
+	// Graph failed: the release lets the retry through.
+	if err := s.ReleaseUser(ctx, user, t0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, _ := mustClaimUser(t, s, user, t0.Add(time.Second), window, "a1"); !ok {
+		t.Fatal("claim after a release was refused")
+	}
+	// Releasing what is not there does nothing.
+	if err := s.ReleaseUser(ctx, unique(t, "nobody"), t0); err != nil {
+		t.Fatalf("releasing an unclaimed user: %v", err)
+	}
+}
+
+func TestReleaseUserKeepsNewerClaim(t *testing.T) {
+	s := New(client, table)
+	ctx := context.Background()
+	user := unique(t, "carol")
+	const window = 10 * time.Minute
+
+	mustClaimUser(t, s, user, t0, window, "old")
+	t1 := t0.Add(window + time.Minute)
+	if ok, _, _ := mustClaimUser(t, s, user, t1, window, "new"); !ok {
+		t.Fatal("claim after the window was refused")
+	}
+	// The first invocation's late release must not delete the second's claim.
+	if err := s.ReleaseUser(ctx, user, t0); err != nil {
+		t.Fatal(err)
+	}
+	ok, last, id := mustClaimUser(t, s, user, t1.Add(time.Second), window, "third")
+	if ok || !last.Equal(t1) || id != "new" {
+		t.Errorf("ok %v last %v %q: a stale release deleted the newer claim", ok, last, id)
+	}
+}
+
+func TestClaimUserConcurrent(t *testing.T) {
+	s := New(client, table)
+	const rounds, claimers = 20, 8
+	for r := range rounds {
+		user := unique(t, fmt.Sprint("round", r))
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			wins []int
+		)
+		start := make(chan struct{})
+		for g := range claimers {
+			wg.Go(func() {
+				<-start
+				// Each claimer's clock is a little different, all within the window.
+				ok, _, _, err := s.ClaimUser(context.Background(), user, t0.Add(time.Duration(g)*time.Millisecond), time.Hour, fmt.Sprint("alert-", g))
+				if err != nil {
+					t.Errorf("round %d claimer %d: %v", r, g, err)
+				}
+				if ok {
+					mu.Lock()
+					wins = append(wins, g)
+					mu.Unlock()
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if len(wins) != 1 {
+			t.Fatalf("round %d: %d claimers won (%v), want exactly 1", r, len(wins), wins)
+		}
+		// The survivor's claim is what the others were told about.
+		_, last, id := mustClaimUser(t, s, user, t0.Add(time.Minute), time.Hour, "later")
+		if want := fmt.Sprint("alert-", wins[0]); id != want || !last.Equal(t0.Add(time.Duration(wins[0])*time.Millisecond)) {
+			t.Fatalf("round %d: stored claim %q at %v, want the winner's %q", r, id, last, want)
+		}
+	}
+}
+
+func TestAlertRedelivery(t *testing.T) {
+	s := New(client, table)
+	ctx := context.Background()
+	key := unique(t, "evt")
+	const lease = 5 * time.Minute
+
+	if res, err := s.ClaimAlert(ctx, key, t0, lease); res != nil || err != nil {
+		t.Fatalf("first claim: %q, %v; want nil, nil", res, err)
+	}
+	// A concurrent redelivery while the first invocation works.
+	if res, err := s.ClaimAlert(ctx, key, t0.Add(time.Second), lease); res != nil || !errors.Is(err, ErrInProgress) {
+		t.Fatalf("second claim: %q, %v; want ErrInProgress", res, err)
+	}
+	want := []byte(`{"outcomes":[{"user":"alice","status":"revoked"}]}`)
+	if err := s.CompleteAlert(ctx, key, want, t0.Add(2*time.Second), 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// Redeliveries, even after the lease, get the stored result.
+	for _, at := range []time.Time{t0.Add(3 * time.Second), t0.Add(23 * time.Hour)} {
+		res, err := s.ClaimAlert(ctx, key, at, lease)
+		if err != nil || !bytes.Equal(res, want) {
+			t.Fatalf("redelivery at %v: %q, %v; want the stored result", at, res, err)
+		}
+	}
+	// A release after completion keeps the result.
+	if err := s.ReleaseAlert(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.ClaimAlert(ctx, key, t0.Add(time.Hour), lease); !bytes.Equal(res, want) || err != nil {
+		t.Fatalf("after a release of a completed key: %q, %v", res, err)
+	}
+	// Once its TTL has passed the key counts as new, even though moto (like DynamoDB, for
+	// a while) still holds the item.
+	if res, err := s.ClaimAlert(ctx, key, t0.Add(25*time.Hour), lease); res != nil || err != nil {
+		t.Fatalf("after the TTL: %q, %v; want nil, nil", res, err)
+	}
+}
+
+func TestAlertEmptyResult(t *testing.T) {
+	s := New(client, table)
+	ctx := context.Background()
+	key := unique(t, "evt")
+	if _, err := s.ClaimAlert(ctx, key, t0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompleteAlert(ctx, key, nil, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.ClaimAlert(ctx, key, t0.Add(time.Second), time.Minute)
+	if err != nil || res == nil || len(res) != 0 {
+		t.Fatalf("got %q (nil: %v), %v; want an empty, non-nil result", res, res == nil, err)
+	}
+}
+
+func TestAlertStaleClaimTakenOver(t *testing.T) {
+	s := New(client, table)
+	ctx := context.Background()
+	key := unique(t, "evt")
+	const lease = 15 * time.Minute
+
+	if _, err := s.ClaimAlert(ctx, key, t0, lease); err != nil {
+		t.Fatal(err)
+	}
+	// The first invocation crashed without releasing.
+	if _, err := s.ClaimAlert(ctx, key, t0.Add(lease), lease); !errors.Is(err, ErrInProgress) {
+		t.Fatalf("at exactly the lease: %v, want ErrInProgress", err)
+	}
+	t1 := t0.Add(lease + time.Millisecond)
+	if res, err := s.ClaimAlert(ctx, key, t1, lease); res != nil || err != nil {
+		t.Fatalf("after the lease: %q, %v; want the claim taken over", res, err)
+	}
+	// The takeover is a fresh claim: a third claimer waits for it.
+	if _, err := s.ClaimAlert(ctx, key, t1.Add(time.Second), lease); !errors.Is(err, ErrInProgress) {
+		t.Fatalf("after the takeover: %v, want ErrInProgress", err)
+	}
+}
+
+func TestReleaseAlert(t *testing.T) {
+	s := New(client, table)
+	ctx := context.Background()
+	key := unique(t, "evt")
+
+	if _, err := s.ClaimAlert(ctx, key, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseAlert(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	// Lambda's retry, a minute later, runs again.
+	if res, err := s.ClaimAlert(ctx, key, t0.Add(time.Minute), time.Hour); res != nil || err != nil {
+		t.Fatalf("after a release: %q, %v; want nil, nil", res, err)
+	}
+	if err := s.ReleaseAlert(ctx, unique(t, "never-claimed")); err != nil {
+		t.Fatalf("releasing an unknown key: %v", err)
+	}
+}
+
+func TestLargeResult(t *testing.T) {
+	s := New(client, table)
+	ctx := context.Background()
+
+	// ~100 KB, the largest result expected, is stored as is.
+	big := bytes.Repeat([]byte(`{"user":"someone@contoso.example","status":"revoked"},`), 100_000/52)
+	key := unique(t, "100k")
+	if err := s.CompleteAlert(ctx, key, big, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.ClaimAlert(ctx, key, t0.Add(time.Second), time.Minute); err != nil || !bytes.Equal(res, big) {
+		t.Fatalf("100 KB result: %d bytes back, %v", len(res), err)
+	}
+
+	// The largest result stored as is, under the longest key stored as is, fits in an item
+	// (moto enforces DynamoDB's 400 KB).
+	edge := bytes.Repeat([]byte("y"), MaxResultBytes)
+	key = unique(t, "edge")
+	key += strings.Repeat("k", maxKeyBytes-len(key))
+	if err := s.CompleteAlert(ctx, key, edge, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.ClaimAlert(ctx, key, t0.Add(time.Second), time.Minute); err != nil || !bytes.Equal(res, edge) {
+		t.Fatalf("%d-byte result: %d bytes back, %v", len(edge), len(res), err)
+	}
+
+	// Over the item limit: the marker, not a failure.
+	huge := bytes.Repeat([]byte("x"), 500_000)
+	key = unique(t, "500k")
+	if err := s.CompleteAlert(ctx, key, huge, t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.ClaimAlert(ctx, key, t0.Add(time.Second), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var marker struct {
+		Truncated bool   `json:"truncated"`
+		Bytes     int    `json:"bytes"`
+		SHA256    string `json:"sha256"`
+	}
+	if err := json.Unmarshal(res, &marker); err != nil || !marker.Truncated || marker.Bytes != len(huge) || len(marker.SHA256) != 64 {
+		t.Fatalf("marker %s (%v)", res, err)
+	}
+	if item := getItem(t, "alert#"+key); item["truncated"] == nil {
+		t.Error("the item is not flagged truncated")
+	}
+}
+
+func TestLongKeys(t *testing.T) {
+	s := New(client, table)
+	ctx := context.Background()
+
+	long := strings.Repeat("Ü", 3000) + unique(t, "user") // 6000+ bytes, over DynamoDB's 2048
+	if ok, _, _ := mustClaimUser(t, s, long, t0, time.Hour, "a"); !ok {
+		t.Fatal("claim refused")
+	}
+	if ok, _, _ := mustClaimUser(t, s, strings.ToUpper(long), t0.Add(time.Second), time.Hour, "b"); ok {
+		t.Fatal("the same long key in another case was not suppressed")
+	}
+	if err := s.ReleaseUser(ctx, long, t0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, _ := mustClaimUser(t, s, long, t0.Add(2*time.Second), time.Hour, "c"); !ok {
+		t.Fatal("claim after release refused")
+	}
+
+	// A key at the limit is kept; one byte more is hashed.
+	atLimit := unique(t, "")
+	atLimit += strings.Repeat("k", maxKeyBytes-len(atLimit))
+	for _, k := range []string{atLimit, atLimit + "k", "not utf-8 \xff\xfe"} {
+		if _, err := s.ClaimAlert(ctx, k, t0, time.Minute); err != nil {
+			t.Fatalf("key of %d bytes: %v", len(k), err)
+		}
+		if err := s.CompleteAlert(ctx, k, []byte("done"), t0, time.Hour); err != nil {
+			t.Fatalf("key of %d bytes: %v", len(k), err)
+		}
+		if res, err := s.ClaimAlert(ctx, k, t0.Add(time.Second), time.Minute); string(res) != "done" || err != nil {
+			t.Fatalf("key of %d bytes: %q, %v", len(k), res, err)
+		}
+	}
+	if getItem(t, "alert#"+atLimit) == nil {
+		t.Errorf("a %d-byte key was not stored verbatim", len(atLimit))
+	}
+	pk, _ := s.key("test", alertPrefix, atLimit+"k")
+	if !strings.HasPrefix(pk, "alert#sha256:") || len(pk) != len("alert#sha256:")+64 || getItem(t, pk) == nil {
+		t.Errorf("a %d-byte key was not stored as its hash (%q)", len(atLimit)+1, pk)
+	}
+
+	for _, err := range []error{
+		func() error { _, _, _, err := s.ClaimUser(ctx, " ", t0, time.Hour, ""); return err }(),
+		func() error { _, err := s.ClaimAlert(ctx, "", t0, time.Minute); return err }(),
+	} {
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != Invalid || !strings.Contains(err.Error(), "the key is empty") {
+			t.Errorf("empty key: %v", err)
+		}
+	}
+}
+
+func TestMissingTable(t *testing.T) {
+	ctx := context.Background()
+	s := New(client, "no-such-table")
+	const alertID = "alert-value-never-in-errors"
+	result := []byte("result-value-never-in-errors")
+	user := "dave@contoso.example"
+	calls := map[string]error{}
+	_, _, _, calls["ClaimUser"] = s.ClaimUser(ctx, user, t0, time.Hour, alertID)
+	calls["ReleaseUser"] = s.ReleaseUser(ctx, user, t0)
+	_, calls["ClaimAlert"] = s.ClaimAlert(ctx, "evt-1", t0, time.Minute)
+	calls["CompleteAlert"] = s.CompleteAlert(ctx, "evt-1", result, t0, time.Hour)
+	calls["ReleaseAlert"] = s.ReleaseAlert(ctx, "evt-1")
+	for name, err := range calls {
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != Config || e.Code != "ResourceNotFoundException" || e.Retryable() {
+			t.Errorf("%s: %#v, want a Config error", name, err)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "state table no-such-table does not exist (check STATE_TABLE and the region)") {
+			t.Errorf("%s: %q does not name the table and the fix", name, msg)
+		}
+		if strings.Contains(msg, alertID) || strings.Contains(msg, string(result)) {
+			t.Errorf("%s: %q repeats a stored value", name, msg)
+		}
+	}
+	if !strings.Contains(calls["ClaimUser"].Error(), "claim user user#dave@contoso.example:") {
+		t.Errorf("ClaimUser error does not name the operation and key: %q", calls["ClaimUser"])
+	}
+
+	_, _, _, err := New(client, "").ClaimUser(ctx, user, t0, time.Hour, "")
+	if err == nil || !strings.Contains(err.Error(), "STATE_TABLE is not set") {
+		t.Errorf("empty table name: %v", err)
+	}
+}
+
+func TestForeignItem(t *testing.T) {
+	s := New(client, table)
+	user := unique(t, "eve")
+	if _, err := client.PutItem(context.Background(), &dynamodb.PutItemInput{
+		TableName: aws.String(table),
+		Item:      map[string]types.AttributeValue{"pk": str("user#" + strings.ToLower(user)), "note": str("someone else's")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err := s.ClaimUser(context.Background(), user, t0, time.Hour, "")
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != Config || !strings.Contains(err.Error(), "lacks revokedAt") || strings.Contains(err.Error(), "someone else") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// Real DynamoDB returns the item that failed a condition when asked; the code reads it
+// with GetItem when it does not come back. This client never asks.
+func TestConditionFailureWithoutItem(t *testing.T) {
+	strip := middleware.InitializeMiddlewareFunc("stripReturnValues", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		if p, ok := in.Parameters.(*dynamodb.PutItemInput); ok {
+			p.ReturnValuesOnConditionCheckFailure = ""
+		}
+		return next.HandleInitialize(ctx, in)
+	})
+	c := dynamodb.New(client.Options(), func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error { return st.Initialize.Add(strip, middleware.After) })
+	})
+	s := New(c, table)
+	ctx := context.Background()
+
+	user := unique(t, "frank")
+	mustClaimUser(t, s, user, t0, time.Hour, "a1")
+	if ok, last, id := mustClaimUser(t, s, user, t0.Add(time.Minute), time.Hour, "a2"); ok || !last.Equal(t0) || id != "a1" {
+		t.Errorf("suppression: %v %v %q", ok, last, id)
+	}
+	key := unique(t, "evt")
+	if _, err := s.ClaimAlert(ctx, key, t0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimAlert(ctx, key, t0, time.Minute); !errors.Is(err, ErrInProgress) {
+		t.Errorf("in progress: %v", err)
+	}
+	if err := s.CompleteAlert(ctx, key, []byte("r"), t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.ClaimAlert(ctx, key, t0, time.Minute); string(res) != "r" || err != nil {
+		t.Errorf("redelivery: %q %v", res, err)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	s := New(client, "revoker-state")
+	for _, c := range []struct {
+		err       error
+		kind      Kind
+		retryable bool
+		want      string
+	}{
+		{&smithy.GenericAPIError{Code: "AccessDeniedException", Message: "User: arn:aws:sts::1:assumed-role/r is not authorized"}, Config, false,
+			"no permission on state table revoker-state: the function's role needs dynamodb:PutItem on it"},
+		{&smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException"}, Throttled, true, "DynamoDB throttled PutItem on state table revoker-state"},
+		{&smithy.GenericAPIError{Code: "ThrottlingException"}, Throttled, true, "throttled"},
+		{&smithy.GenericAPIError{Code: "InternalServerError"}, Unavailable, true, "retry later"},
+		{&smithy.GenericAPIError{Code: "ValidationException", Message: "The provided key element does not match the schema"}, Config, false,
+			"does not match the schema (the table's key must be pk, a String, with no sort key)"},
+		{&smithy.GenericAPIError{Code: "UnrecognizedClientException"}, Config, false, "refused the function's AWS credentials"},
+		{fmt.Errorf("operation error: %w", context.DeadlineExceeded), Unavailable, true, "did not finish before the invocation's deadline"},
+		{errors.New("dial tcp 127.0.0.1:1: connection refused"), Unavailable, true, "connection refused"},
+		{&smithy.GenericAPIError{Code: "SomethingNew"}, Other, false, "DynamoDB PutItem on state table revoker-state: SomethingNew"},
+	} {
+		err := s.describe(c.err, "claim user", "PutItem", "user#x")
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != c.kind || e.Retryable() != c.retryable || !strings.Contains(err.Error(), c.want) ||
+			!strings.HasPrefix(err.Error(), "claim user user#x: ") || !errors.Is(err, c.err) {
+			t.Errorf("%v: got %q (kind %v)", c.err, err, e.Kind)
+		}
+	}
+}
+
+func getItem(t testing.TB, pk string) map[string]types.AttributeValue {
+	t.Helper()
+	out, err := client.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(table), Key: map[string]types.AttributeValue{"pk": str(pk)}, ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Item
+}
+
+func BenchmarkClaimUser(b *testing.B) {
+	s := New(client, table)
+	ctx := context.Background()
+	prefix := unique(b, "")
+	i := 0
+	for b.Loop() {
+		// Alternate a fresh user (a claim) with the same user again (a suppression).
+		ok, _, _, err := s.ClaimUser(ctx, fmt.Sprint(prefix, i/2), t0, time.Hour, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ok != (i%2 == 0) {
+			b.Fatalf("claim %d: ok %v", i, ok)
+		}
+		i++
+	}
+}
