@@ -37,6 +37,12 @@ func TopLevel(b []byte) Object {
 		}
 		end := ValueEnd(b, i)
 		key := b[i:end]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			// A key spelled with escapes (\u0040odata.type) is still that key: store it
+			// spelled plainly, so Get compares bytes only. Rare, so the copy is too.
+			plain, _ := json.Marshal(Unquote(key))
+			key = plain
+		}
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
 			return o
@@ -194,22 +200,7 @@ func (o Object) Get(key string) []byte {
 			return f.Value
 		}
 	}
-	// A key spelled with escapes (\u0040odata.type) is still that key.
-	for _, f := range o {
-		if bytesHasBackslash(f.Key) && Unquote(f.Key) == key {
-			return f.Value
-		}
-	}
 	return nil
-}
-
-func bytesHasBackslash(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' {
-			return true
-		}
-	}
-	return false
 }
 
 // Has reports whether key is present.
