@@ -89,13 +89,7 @@ func TestElasticSecurityShapes(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := recogniseInline(t, c.payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, c.want) {
-				t.Errorf("got  %+v\nwant %+v", got, c.want)
-			}
+			expectAlerts(t, c.payload, c.want)
 		})
 	}
 }

@@ -3,6 +3,7 @@ package alert
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -117,5 +118,17 @@ func checkErrors(t *testing.T, cases map[string]errorCase) {
 				t.Errorf("error %q echoes a value from the payload", err)
 			}
 		})
+	}
+}
+
+// expectAlerts recognises payload and compares the alerts with want.
+func expectAlerts(t *testing.T, payload string, want []Alert) {
+	t.Helper()
+	got, err := recogniseInline(t, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
 }

@@ -36,13 +36,7 @@ func TestSecurityHubASFFShapes(t *testing.T) {
 		"bare detail":   `{"findings":[` + finding + `]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, err := recogniseInline(t, payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("got  %+v\nwant %+v", got, want)
-			}
+			expectAlerts(t, payload, want)
 		})
 	}
 }

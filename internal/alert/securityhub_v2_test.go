@@ -41,13 +41,7 @@ func TestSecurityHubV2Findings(t *testing.T) {
 			{Format: "securityhub-v2", ID: "f-2", Title: "t", Principals: []Principal{{Account: "LeeG@contoso.onmicrosoft.com", Roles: []string{"attacker"}}}},
 		}
 		for _, payload := range []string{envelope("Findings Imported V2", detail), detail} {
-			got, err := recogniseInline(t, payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("got  %+v\nwant %+v", got, want)
-			}
+			expectAlerts(t, payload, want)
 		}
 	})
 	errs := map[string]struct {

@@ -58,30 +58,36 @@ func TestDecide(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ds := Decide(c.alerts, c.s)
-			var got []string
-			for _, d := range ds {
-				key := d.Key()
-				if key == "" {
-					key = d.Identifier
-				}
-				if d.Revoke {
-					got = append(got, key+" revoke")
-				} else {
-					got = append(got, key+" "+string(d.Status))
-					if d.Reason == "" {
-						t.Errorf("%s: %s without a reason", key, d.Status)
-					}
-				}
-				if d.Revoke && d.Status != "" {
-					t.Errorf("%s: Revoke with status %s", key, d.Status)
-				}
-			}
+			got := verdicts(t, Decide(c.alerts, c.s))
 			if strings.Join(got, "|") != strings.Join(c.want, "|") {
 				t.Errorf("got  %q\nwant %q", got, c.want)
 			}
 		})
 	}
+}
+
+// verdicts writes each decision as "who revoke" or "who status", checking that every
+// decision not to revoke carries a reason and no revoke carries a status.
+func verdicts(t *testing.T, ds []Decision) []string {
+	t.Helper()
+	var got []string
+	for _, d := range ds {
+		key := d.Key()
+		if key == "" {
+			key = d.Identifier
+		}
+		switch {
+		case d.Revoke && d.Status != "":
+			t.Errorf("%s: Revoke with status %s", key, d.Status)
+		case d.Revoke:
+			got = append(got, key+" revoke")
+		case d.Reason == "":
+			t.Errorf("%s: %s without a reason", key, d.Status)
+		default:
+			got = append(got, key+" "+string(d.Status))
+		}
+	}
+	return got
 }
 
 func TestEveryPrincipalHasADecision(t *testing.T) {
@@ -130,18 +136,7 @@ func TestGuardrails(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var got []string
-			for _, d := range Decide(c.alerts, c.s) {
-				key := d.Key()
-				if key == "" {
-					key = d.Identifier
-				}
-				if d.Revoke {
-					got = append(got, key+" revoke")
-				} else {
-					got = append(got, key+" "+string(d.Status))
-				}
-			}
+			got := verdicts(t, Decide(c.alerts, c.s))
 			if strings.Join(got, "|") != strings.Join(c.want, "|") {
 				t.Errorf("got  %q\nwant %q", got, c.want)
 			}
