@@ -99,6 +99,10 @@ func invoke(file string, narrate bool) error {
 	env["GRAPH_BASE_URL"] = emu.GraphRoot()
 	env["AZURE_AUTHORITY_HOST"] = emu.AuthorityHost()
 	env["GRAPH_SECRET_ID"] = "session-revoker/graph-app"
+	if os.Getenv("TENANT_ID") == "" {
+		// As an operator deploys it: pinned to the tenant the emulator plays.
+		env["TENANT_ID"] = emu.TenantID
+	}
 	if os.Getenv("DRY_RUN") != "" && os.Getenv("DRY_RUN") != "0" {
 		env["DRY_RUN"] = "true"
 	}
