@@ -8,6 +8,8 @@ package handler
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,7 +124,7 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 		}
 	}
 	res.Notes = h.notes()
-	key := deliveryKey(rec, alerts)
+	key := deliveryKey(ctx, rec)
 	if h.Ledger != nil {
 		stored, err := h.Ledger.ClaimAlert(ctx, key, time.Now().UTC(), lease(ctx))
 		if err != nil {
@@ -181,16 +183,19 @@ func (h *Handler) settle(ctx context.Context, log *slog.Logger, key string, res 
 }
 
 // deliveryKey names a delivery across redeliveries: the EventBridge event id, else the
-// SQS message id, else the alert's own id (a direct invocation's is the Lambda request
-// id, which Lambda keeps across its retries).
-func deliveryKey(rec delivery.Record, alerts []alert.Alert) string {
+// SQS message id. A direct invocation has neither; the ids in its body are the caller's
+// (two requests may share an alertId and name different users), so it is keyed by the
+// Lambda request id, which Lambda keeps across its async retries, and by a digest of the
+// body, so that only the very same request is ever replayed.
+func deliveryKey(ctx context.Context, rec delivery.Record) string {
 	switch {
 	case rec.Envelope.ID != "":
 		return "event#" + rec.Envelope.ID
 	case rec.MessageID != "":
 		return "message#" + rec.MessageID
 	}
-	return "alert#" + alerts[0].Format + "#" + alerts[0].ID
+	sum := sha256.Sum256(rec.Body)
+	return "request#" + requestID(ctx) + "#" + hex.EncodeToString(sum[:16])
 }
 
 // lease is how long a claim holds off a concurrent duplicate: the rest of this

@@ -215,7 +215,9 @@ func suppress(ctx context.Context, t *policy.Target, o *outcome.Outcome, opt Opt
 		return release, false
 	case !claimed:
 		o.Status = outcome.Suppressed
-		o.Reason = fmt.Sprintf("revoked by this function at %s (alert %s), within SUPPRESS_MINUTES=%d", last.UTC().Format(time.RFC3339), lastAlert, int(opt.SuppressWindow/time.Minute))
+		// The claim is taken just before the call, so another invocation may still be
+		// making it; if that call fails, its claim is given back and its own alert fails.
+		o.Reason = fmt.Sprintf("revoked (or being revoked) by this function at %s for alert %s, within SUPPRESS_MINUTES=%d", last.UTC().Format(time.RFC3339), lastAlert, int(opt.SuppressWindow/time.Minute))
 		return release, false
 	}
 	return func() {
@@ -276,7 +278,13 @@ func attempt(ctx context.Context, opt Options, o *outcome.Outcome, call func(con
 		if err := roomFor(ctx, 0, opt); err != nil {
 			return err
 		}
-		cctx, cancel := context.WithTimeout(ctx, opt.CallTimeout)
+		// A call may not run into the margin: a process Lambda kills at its timeout
+		// releases no claim and writes no outcome.
+		callDeadline := time.Now().Add(opt.CallTimeout)
+		if d, ok := ctx.Deadline(); ok && d.Add(-opt.Margin).Before(callDeadline) {
+			callDeadline = d.Add(-opt.Margin)
+		}
+		cctx, cancel := context.WithDeadline(ctx, callDeadline)
 		c, err := call(cctx)
 		cancel()
 		o.Attempts++
@@ -306,6 +314,9 @@ func attempt(ctx context.Context, opt Options, o *outcome.Outcome, call func(con
 	}
 }
 
+// minCall is the least time worth starting a Graph call with.
+const minCall = time.Second
+
 // roomFor fails when waiting d and making one more call would run into the margin kept
 // before the invocation's deadline.
 func roomFor(ctx context.Context, d time.Duration, opt Options) error {
@@ -316,7 +327,7 @@ func roomFor(ctx context.Context, d time.Duration, opt Options) error {
 	if !ok {
 		return nil
 	}
-	if time.Until(deadline) < d+opt.Margin {
+	if time.Until(deadline) < d+opt.Margin+minCall {
 		return errDeadline
 	}
 	return nil

@@ -313,3 +313,36 @@ func TestSuppression(t *testing.T) {
 		t.Error("revoked with the suppression state unreadable")
 	}
 }
+
+// hangingGraph never answers, like a Graph that accepted the connection and went quiet.
+type hangingGraph struct{}
+
+func (hangingGraph) RevokeSignInSessions(ctx context.Context, _ string) (Call, error) {
+	<-ctx.Done()
+	return Call{}, &Error{Kind: Unavailable, Message: "no response from Graph: timed out"}
+}
+
+func (hangingGraph) User(ctx context.Context, _ string) (User, Call, error) {
+	<-ctx.Done()
+	return User{}, Call{}, &Error{Kind: Unavailable, Message: "no response from Graph: timed out"}
+}
+
+// TestCallsStopAtTheMargin: a call never runs into the margin kept before the deadline,
+// so the outcome is written (and a suppression claim given back) before Lambda's timeout.
+func TestCallsStopAtTheMargin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	sup := &memSuppressor{at: map[string]time.Time{}, alert: map[string]string{}}
+	out := Run(ctx, []policy.Decision{revokeUPN("quiet@contoso.com")}, connectTo(hangingGraph{}),
+		Options{Margin: 1500 * time.Millisecond, CallTimeout: 15 * time.Second, Suppress: sup, SuppressWindow: time.Minute})
+	if late := time.Until(deadline); late < 1200*time.Millisecond {
+		t.Errorf("returned %v before the deadline, inside the 1.5 s margin", late)
+	}
+	if out[0].Status != outcome.Deferred {
+		t.Errorf("got %s (%s), want deferred", out[0].Status, out[0].Reason)
+	}
+	if len(sup.released) != 1 {
+		t.Error("the suppression claim was not given back: the retry would be suppressed")
+	}
+}
