@@ -8,6 +8,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/session-revoker/session-revoker/internal/alert"
@@ -49,6 +50,10 @@ type Target struct {
 	TenantID          string // the tenant the alert places the user in, if it says
 	Format            string // of the first alert that named the user
 	AlertID           string
+
+	alerts []string // every alert of the delivery that named the user, for the blast radius
+	dry    bool     // every mention asked for a dry run
+	gone   bool     // merged into another decision while deduplicating
 }
 
 // Key is what Graph is addressed with: the object id when known, else the UPN.
@@ -74,20 +79,34 @@ func Decide(alerts []alert.Alert, s Settings) []Decision {
 	index := make(map[string]int) // lowercase id or UPN or raw identifier -> position in ds
 	for ai := range alerts {
 		a := &alerts[ai]
-		dry := s.DryRun || a.DryRun
 		for _, p := range a.Principals {
 			t, unusable := resolve(p, a, s.DefaultUPNSuffix)
-			d := decide(t, unusable, s, dry)
-			if i, ok := lookup(index, &d.Target); ok {
-				merge(&ds[i], d, s, dry)
-				remember(index, &ds[i].Target, i)
+			t.alerts, t.dry = []string{a.ID}, s.DryRun || a.DryRun
+			d := decide(t, unusable, s, t.dry)
+			same := matches(index, ds, &d.Target)
+			if len(same) == 0 {
+				ds = append(ds, d)
+				remember(index, &d.Target, len(ds)-1)
 				continue
 			}
-			ds = append(ds, d)
-			remember(index, &d.Target, len(ds)-1)
+			// One user, named again, perhaps by the other identifier: fold every
+			// decision this mention bridges into the first, so one user is one target.
+			first := same[0]
+			merge(&ds[first], d.Target, s)
+			for _, j := range same[1:] {
+				merge(&ds[first], ds[j].Target, s)
+				ds[j].gone = true
+			}
+			remember(index, &ds[first].Target, first)
 		}
 	}
-	return bound(ds, alerts, s.MaxTargetsPerAlert)
+	kept := ds[:0]
+	for _, d := range ds {
+		if !d.gone {
+			kept = append(kept, d)
+		}
+	}
+	return bound(kept, alerts, s.MaxTargetsPerAlert)
 }
 
 // bound holds back every revoke of an alert that names more users to revoke than the
@@ -103,18 +122,28 @@ func bound(ds []Decision, alerts []alert.Alert, max int) []Decision {
 			approved[a.ID] = true
 		}
 	}
+	// A user counts towards every alert that named them: folding duplicates must not
+	// let an alert slip under the limit.
 	count := map[string]int{}
 	for _, d := range ds {
 		if d.Revoke || d.Status == outcome.WouldRevoke {
-			count[d.AlertID]++
+			for _, id := range d.alerts {
+				count[id]++
+			}
 		}
 	}
 	for i := range ds {
 		d := &ds[i]
-		if n := count[d.AlertID]; n > max && !approved[d.AlertID] && (d.Revoke || d.Status == outcome.WouldRevoke) {
-			d.Revoke = false
-			d.Status = outcome.NeedsApproval
-			d.Reason = fmt.Sprintf("the alert would revoke %d users, more than MAX_TARGETS_PER_ALERT=%d: nobody in it was revoked; re-run it as a direct request with \"approved\": true, or raise the limit", n, max)
+		if !d.Revoke && d.Status != outcome.WouldRevoke {
+			continue
+		}
+		for _, id := range d.alerts {
+			if n := count[id]; n > max && !approved[id] {
+				d.Revoke = false
+				d.Status = outcome.NeedsApproval
+				d.Reason = fmt.Sprintf("alert %s would revoke %d users, more than MAX_TARGETS_PER_ALERT=%d: nobody in it was revoked; re-run it as a direct request with \"approved\": true, or raise the limit", clip(id), n, max)
+				break
+			}
 		}
 	}
 	return ds
@@ -245,16 +274,25 @@ func keys(t *Target) [3]string {
 	return [3]string{strings.ToLower(t.UserID), strings.ToLower(t.UserPrincipalName), strings.ToLower(t.Identifier)}
 }
 
-func lookup(index map[string]int, t *Target) (int, bool) {
+// matches lists the decisions a target is the same user as, first one first. Two
+// different object ids are never the same user, whatever UPN they share.
+func matches(index map[string]int, ds []Decision, t *Target) []int {
+	var out []int
 	for _, k := range keys(t) {
 		if k == "" {
 			continue
 		}
-		if i, ok := index[k]; ok {
-			return i, true
+		i, ok := index[k]
+		if !ok || ds[i].gone || slices.Contains(out, i) {
+			continue
 		}
+		if t.UserID != "" && ds[i].UserID != "" && ds[i].UserID != t.UserID {
+			continue
+		}
+		out = append(out, i)
 	}
-	return 0, false
+	slices.Sort(out)
+	return out
 }
 
 func remember(index map[string]int, t *Target, i int) {
@@ -265,26 +303,32 @@ func remember(index map[string]int, t *Target, i int) {
 	}
 }
 
-// merge folds a second mention of one user into the first: identifiers and roles add up,
-// and the decision is taken again on the union, so a user named as attacker in one alert
-// and compromised in another is revoked.
-func merge(into *Decision, d Decision, s Settings, dry bool) {
+// merge folds another mention of one user into a decision: identifiers, roles, tenant
+// and alerts add up, a guest or a live (not dry) mention anywhere counts, and the
+// decision is taken again on the union, so a user named as attacker in one alert and
+// compromised in another is revoked.
+func merge(into *Decision, other Target, s Settings) {
 	t := into.Target
 	if t.UserID == "" {
-		t.UserID = d.UserID
+		t.UserID = other.UserID
 	}
 	if t.UserPrincipalName == "" {
-		t.UserPrincipalName = d.UserPrincipalName
-		t.Guest = t.Guest || d.Guest
+		t.UserPrincipalName = other.UserPrincipalName
 	}
-	if len(t.Roles) > 0 && len(d.Roles) == 0 {
+	t.Guest = t.Guest || other.Guest
+	if t.TenantID == "" {
+		t.TenantID = other.TenantID
+	}
+	if len(t.Roles) > 0 && len(other.Roles) == 0 {
 		t.Roles = nil // named once without a role: a subject, targeted
 	} else if len(t.Roles) > 0 {
-		t.Roles = append(append([]string(nil), t.Roles...), d.Roles...)
+		t.Roles = append(append([]string(nil), t.Roles...), other.Roles...)
 	}
+	t.alerts = append(append([]string(nil), t.alerts...), other.alerts...)
+	t.dry = t.dry && other.dry
 	if t.UserID != "" || t.UserPrincipalName != "" {
 		t.Identifier = ""
-		*into = decide(t, "", s, dry)
+		*into = decide(t, "", s, t.dry)
 		return
 	}
 	into.Target = t

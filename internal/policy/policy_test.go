@@ -195,3 +195,57 @@ func TestRoleBeforeAddressability(t *testing.T) {
 		t.Errorf("an attacker's unaddressable login: %s (%s)", ds[0].Status, ds[0].Reason)
 	}
 }
+
+// TestMergeIsOrderFree: the review's cases. A user's decision must not depend on which
+// mention came first, and folding duplicates must not hide users from the blast radius.
+func TestMergeIsOrderFree(t *testing.T) {
+	bob := alert.Principal{UserPrincipalName: "bob@contoso.com"}
+	bobGuest := alert.Principal{UserPrincipalName: "bob@contoso.com", UserType: "Guest"}
+	bobElsewhere := alert.Principal{UserPrincipalName: "bob@contoso.com", TenantID: "11111111-1111-4111-8111-111111111111"}
+	pin := Settings{TenantID: "2f6c1a9e-4b7d-4c3e-8a15-6d9e0b7f3c21"}
+	for name, c := range map[string]struct {
+		ps   []alert.Principal
+		s    Settings
+		want string
+	}{
+		"guest second":        {[]alert.Principal{bob, bobGuest}, Settings{}, "bob@contoso.com skipped"},
+		"guest first":         {[]alert.Principal{bobGuest, bob}, Settings{}, "bob@contoso.com skipped"},
+		"other tenant second": {[]alert.Principal{bob, bobElsewhere}, pin, "bob@contoso.com skipped"},
+		"other tenant first":  {[]alert.Principal{bobElsewhere, bob}, pin, "bob@contoso.com skipped"},
+		"bridged by a third mention": {[]alert.Principal{{UserID: adeleID}, {UserPrincipalName: "adelev@contoso.com"}, {UserID: adeleID, UserPrincipalName: "AdeleV@contoso.com"}},
+			Settings{}, adeleID + " revoke"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := strings.Join(verdicts(t, Decide(one(c.ps...), c.s)), "|"); got != c.want {
+				t.Errorf("got %s, want %s", got, c.want)
+			}
+		})
+	}
+
+	// A live request and a dry one for the same user: the live one is not silently dry.
+	live := []alert.Alert{
+		{Format: "direct", ID: "a", Principals: []alert.Principal{{Account: "bob@contoso.com"}}},
+		{Format: "direct", ID: "b", DryRun: true, Principals: []alert.Principal{{Account: "bob@contoso.com"}}},
+	}
+	if got := verdicts(t, Decide(live, Settings{})); got[0] != "bob@contoso.com revoke" {
+		t.Errorf("live then dry: %v", got)
+	}
+
+	// Two different object ids sharing a UPN are two users, never one.
+	two := one(alert.Principal{UserID: adeleID, UserPrincipalName: "x@contoso.com"}, alert.Principal{UserID: "b9a7e5c3-1d2f-4e6a-8b0c-3f5d7e9a1b24", UserPrincipalName: "x@contoso.com"})
+	if got := verdicts(t, Decide(two, Settings{})); len(got) != 2 {
+		t.Errorf("two object ids folded into one: %v", got)
+	}
+
+	// Alert B names four users, two of them also named by A: B is over a limit of 3.
+	u := func(n int) alert.Principal { return alert.Principal{Account: fmt.Sprintf("u%d@contoso.com", n)} }
+	ab := []alert.Alert{
+		{Format: "t", ID: "A", Principals: []alert.Principal{u(1), u(2)}},
+		{Format: "t", ID: "B", Principals: []alert.Principal{u(1), u(2), u(3), u(4)}},
+	}
+	for _, v := range verdicts(t, Decide(ab, Settings{MaxTargetsPerAlert: 3})) {
+		if !strings.HasSuffix(v, "needs-approval") {
+			t.Errorf("blast radius bypassed through deduplication: %s", v)
+		}
+	}
+}
