@@ -31,6 +31,9 @@ type Alert struct {
 	Reason string `json:"reason,omitempty"`
 	// Approved lifts MAX_TARGETS_PER_ALERT for a direct request: an operator's -Confirm.
 	Approved bool `json:"approved,omitempty"`
+	// NoUsers says why a format that knows the alert can name no Entra user in it, for
+	// the error that sends the event to an operator.
+	NoUsers string `json:"noUsers,omitempty"`
 }
 
 // Principal is a user as the alert names them. Fields hold what the alert claims; the

@@ -26,7 +26,11 @@ func init() {
 			return []Alert{{
 				Format: guardDuty, ID: d.Top.String("id"), Title: d.Top.String("title"),
 				Severity: scalarText(d.Top.Get("severity")), Principals: []Principal{},
+				NoUsers: awsPrincipalsOnly,
 			}}, nil
 		},
 	})
 }
+
+// awsPrincipalsOnly is why GuardDuty and Security Hub ASFF findings revoke nobody here.
+const awsPrincipalsOnly = "these findings name AWS IAM principals, not Entra users: nothing to revoke through Graph; respond in AWS (deactivate the access keys, revoke the role's sessions)"

@@ -11,7 +11,7 @@ func TestGuardDutyFixtures(t *testing.T) {
 	want := []Alert{{
 		Format: "guardduty", ID: "16c9a3f4e2b8d07a5c1e9f6b3d2a8c4e",
 		Title:    "Anomalous behavior: secrets listed and read by an IAM user with unusual credentials access.",
-		Severity: "5", Principals: []Principal{},
+		Severity: "5", Principals: []Principal{}, NoUsers: awsPrincipalsOnly,
 	}}
 	if got := recogniseFile(t, "guardduty.json"); !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)

@@ -40,6 +40,7 @@ func init() {
 				alerts = append(alerts, Alert{
 					Format: securityHubASFF, ID: delivery.Unquote(delivery.Member(f, "Id")), Title: delivery.Unquote(delivery.Member(f, "Title")),
 					Severity: delivery.Unquote(delivery.Member(delivery.Member(f, "Severity"), "Label")), Principals: []Principal{},
+					NoUsers: awsPrincipalsOnly,
 				})
 				return nil
 			})

@@ -40,8 +40,11 @@ func TopLevel(b []byte) Object {
 		if bytes.IndexByte(key, '\\') >= 0 {
 			// A key spelled with escapes (\u0040odata.type) is still that key: store it
 			// spelled plainly, so Get compares bytes only. Rare, so the copy is too.
-			plain, _ := json.Marshal(Unquote(key))
-			key = plain
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false) // '<', '>' and '&' stay as they are, as Get's key does
+			_ = enc.Encode(Unquote(key))
+			key = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 		}
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
@@ -195,9 +198,11 @@ func Unquote(v []byte) string {
 
 // Get returns the raw value of key, or nil.
 func (o Object) Get(key string) []byte {
-	for _, f := range o {
-		if len(f.Key) == len(key)+2 && string(f.Key[1:len(f.Key)-1]) == key {
-			return f.Value
+	// The last of duplicate keys wins, as in encoding/json, so Match and a format's
+	// Extract never read two different values for one key.
+	for i := len(o) - 1; i >= 0; i-- {
+		if k := o[i].Key; len(k) == len(key)+2 && string(k[1:len(k)-1]) == key {
+			return o[i].Value
 		}
 	}
 	return nil

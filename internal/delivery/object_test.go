@@ -37,3 +37,13 @@ func TestJSONWalkers(t *testing.T) {
 		t.Errorf("EachObject did not stop at the first error: %v, %d calls", err, n)
 	}
 }
+
+func TestGetAgreesWithEncodingJSON(t *testing.T) {
+	o := TopLevel([]byte(`{"k": 1, "k": 2, "a\u0026b": 3, "\u003cx\u003e": 4}`))
+	if string(o.Get("k")) != "2" {
+		t.Errorf("duplicate key: got %s, want the last value as encoding/json does", o.Get("k"))
+	}
+	if string(o.Get("a&b")) != "3" || string(o.Get("<x>")) != "4" {
+		t.Errorf("escaped keys with & < >: %q %q", o.Get("a&b"), o.Get("<x>"))
+	}
+}

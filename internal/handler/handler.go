@@ -120,7 +120,11 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 		res.Alerts[i] = outcome.AlertRef{Format: a.Format, ID: a.ID, Title: a.Title, Severity: a.Severity}
 		res.DryRun = res.DryRun || a.DryRun
 		if len(a.Principals) == 0 {
-			nameless = append(nameless, a.Format+" "+a.ID)
+			why := a.Format + " " + a.ID
+			if a.NoUsers != "" {
+				why += " (" + a.NoUsers + ")"
+			}
+			nameless = append(nameless, why)
 		}
 	}
 	res.Notes = h.notes()

@@ -31,14 +31,22 @@ func isBuiltIn(s string) bool {
 		}
 	}
 	name := s
+	domain := false
 	if i := strings.LastIndexByte(s, '\\'); i >= 0 {
-		name = s[i+1:]
+		name, domain = s[i+1:], true
 	}
 	if strings.IndexByte(name, '@') < 0 {
-		// Computer accounts end in '$' (HOST01$); a '$' at the start of a UPN is a person
-		// or a service account that does sign in, so only the no-'@' form counts.
+		// Computer accounts end in '$' (HOST01$, CONTOSO\HOST01$); a '$' at the start of
+		// a UPN is a person or a service account that does sign in, so only the no-'@'
+		// form counts.
 		if len(name) > 1 && name[len(name)-1] == '$' {
 			return true
+		}
+		if domain {
+			// CONTOSO\administrator or CONTOSO\dwm-jsmith is a directory account someone
+			// signs in with, not a machine identity: the NT AUTHORITY-style domains are
+			// the built-in ones, matched above.
+			return false
 		}
 		for _, b := range builtInNames {
 			if strings.EqualFold(name, b) {

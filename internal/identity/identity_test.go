@@ -26,7 +26,8 @@ func TestClassify(t *testing.T) {
 		{"LOCAL SERVICE", BuiltIn},
 		{"S-1-5-18", BuiltIn},
 		{"administrator", BuiltIn},
-		{"CONTOSO\\administrator", BuiltIn},
+		{"CONTOSO\\administrator", Login}, // a domain admin signs in: not a machine identity
+		{"CONTOSO\\dwm-jsmith", Login},
 		{"WKS-0042$", BuiltIn},
 		{"CONTOSO\\WKS-0042$", BuiltIn},
 		{"DWM-1", BuiltIn},
