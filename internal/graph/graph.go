@@ -73,18 +73,23 @@ func middlewares(options *core.GraphClientOptions) []khttp.Middleware {
 			kept = append(kept, m)
 		}
 	}
-	return kept
+	return append(kept, statusRecorder{})
 }
 
 // RevokeSignInSessions calls POST /users/{user}/revokeSignInSessions.
 func (c *Client) RevokeSignInSessions(ctx context.Context, user string) (revoke.Call, error) {
 	inspect := headersOption()
 	cfg := &users.ItemRevokeSignInSessionsRequestBuilderPostRequestConfiguration{Options: []abs.RequestOption{inspect}}
+	status := 0
 	_, err := users.NewItemRevokeSignInSessionsRequestBuilder(c.userURL(user)+"/revokeSignInSessions", c.adapter).
-		PostAsRevokeSignInSessionsPostResponse(ctx, cfg)
+		PostAsRevokeSignInSessionsPostResponse(withStatus(ctx, &status), cfg)
 	call := callOf(inspect)
 	if err != nil {
 		return call, classify(err, call)
+	}
+	if status < 200 || status > 299 {
+		return call, &revoke.Error{Kind: revoke.Other, Status: status, Call: call,
+			Message: fmt.Sprintf("the revoke call answered %d, not 2xx: not counted as a revoke (a proxy at GRAPH_BASE_URL?)", status)}
 	}
 	// Any 2xx is success: the body's value is documented as always true, and older
 	// deployments answer 204 with no body at all.

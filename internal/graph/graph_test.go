@@ -233,3 +233,17 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestOnly2xxIsARevoke: a 3xx without Location passes kiota's own check; it must not
+// become a revoke.
+func TestOnly2xxIsARevoke(t *testing.T) {
+	emu, c := start(t)
+	emu.Inject(graphemu.Fault{Match: graphemu.MatchRevoke, Status: 304})
+	_, err := c.RevokeSignInSessions(ctx(t), "AlexW@contoso.onmicrosoft.com")
+	if ge := kindOf(t, err); ge.Status != 304 || ge.Kind != revoke.Other {
+		t.Errorf("304: %+v", ge)
+	}
+	if _, err := c.RevokeSignInSessions(ctx(t), "AlexW@contoso.onmicrosoft.com"); err != nil {
+		t.Errorf("200 after it: %v", err)
+	}
+}
