@@ -52,7 +52,7 @@ func TopLevel(b []byte) Object {
 		}
 		i = skipSpace(b, i+1)
 		end = ValueEnd(b, i)
-		o = append(o, Field{Key: key, Value: b[i:end]})
+		o = o.set(key, b[i:end])
 		i = end
 	}
 }
@@ -196,11 +196,21 @@ func Unquote(v []byte) string {
 	return string(inner)
 }
 
+// set adds a member; a duplicate key takes the later value, as encoding/json does, so
+// Match (reading this) and a format's Extract (decoding) never see two values for one key.
+func (o Object) set(key, value []byte) Object {
+	for i := range o {
+		if bytes.Equal(o[i].Key, key) {
+			o[i].Value = value
+			return o
+		}
+	}
+	return append(o, Field{Key: key, Value: value})
+}
+
 // Get returns the raw value of key, or nil.
 func (o Object) Get(key string) []byte {
-	// The last of duplicate keys wins, as in encoding/json, so Match and a format's
-	// Extract never read two different values for one key.
-	for i := len(o) - 1; i >= 0; i-- {
+	for i := range o {
 		if k := o[i].Key; len(k) == len(key)+2 && string(k[1:len(k)-1]) == key {
 			return o[i].Value
 		}
