@@ -51,7 +51,7 @@ func readSentinelEntities(raw []byte) ([]Principal, error) {
 	if len(raw) > 0 && raw[0] == '"' {
 		// JSON inside a string: the payload's validation did not look into it.
 		list = bytes.TrimSpace([]byte(delivery.Unquote(raw)))
-		if len(list) > 0 && !json.Valid(list) {
+		if len(list) > 0 && !delivery.Valid(list) {
 			offset := int64(0)
 			var syntax *json.SyntaxError
 			if errors.As(json.Unmarshal(list, new(json.RawMessage)), &syntax) {

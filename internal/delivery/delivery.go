@@ -78,7 +78,7 @@ func Unwrap(payload []byte) (Batch, error) {
 	if len(payload) == 0 {
 		return Batch{}, errors.New("empty payload: expected a JSON object (an alert or an EventBridge event) or an array (EventBridge Pipes)")
 	}
-	if !json.Valid(payload) {
+	if !Valid(payload) {
 		return Batch{}, errors.New("payload is not valid JSON")
 	}
 	switch payload[0] {
@@ -166,7 +166,7 @@ func message(i int, raw json.RawMessage) Record {
 	}
 	// The body is JSON inside a string: decoded once above, validated here.
 	b := bytes.TrimSpace([]byte(body))
-	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+	if len(b) == 0 || b[0] != '{' || !Valid(b) {
 		return Record{MessageID: id, Err: fmt.Errorf("record %d (messageId %s): body is not a JSON object", i, clip(id))}
 	}
 	return document(id, b, TopLevel(b))
