@@ -31,67 +31,9 @@ func value(b []byte, i, depth int) (int, bool) {
 	case c == '"':
 		return str(b, i)
 	case c == '{':
-		if depth++; depth > maxDepth {
-			return i, false
-		}
-		i = skipWS(b, i+1)
-		if i < len(b) && b[i] == '}' {
-			return i + 1, true
-		}
-		for {
-			if i >= len(b) || b[i] != '"' {
-				return i, false
-			}
-			var ok bool
-			if i, ok = str(b, i); !ok {
-				return i, false
-			}
-			i = skipWS(b, i)
-			if i >= len(b) || b[i] != ':' {
-				return i, false
-			}
-			if i, ok = value(b, skipWS(b, i+1), depth); !ok {
-				return i, false
-			}
-			i = skipWS(b, i)
-			if i >= len(b) {
-				return i, false
-			}
-			switch b[i] {
-			case ',':
-				i = skipWS(b, i+1)
-			case '}':
-				return i + 1, true
-			default:
-				return i, false
-			}
-		}
+		return container(b, i, depth, '}')
 	case c == '[':
-		if depth++; depth > maxDepth {
-			return i, false
-		}
-		i = skipWS(b, i+1)
-		if i < len(b) && b[i] == ']' {
-			return i + 1, true
-		}
-		for {
-			var ok bool
-			if i, ok = value(b, i, depth); !ok {
-				return i, false
-			}
-			i = skipWS(b, i)
-			if i >= len(b) {
-				return i, false
-			}
-			switch b[i] {
-			case ',':
-				i = skipWS(b, i+1)
-			case ']':
-				return i + 1, true
-			default:
-				return i, false
-			}
-		}
+		return container(b, i, depth, ']')
 	case c == 't':
 		return literal(b, i, "true")
 	case c == 'f':
@@ -102,6 +44,47 @@ func value(b []byte, i, depth int) (int, bool) {
 		return number(b, i)
 	}
 	return i, false
+}
+
+// container checks an object (close '}': members are "key": value) or an array (close
+// ']') starting at b[i].
+func container(b []byte, i, depth int, close byte) (int, bool) {
+	if depth++; depth > maxDepth {
+		return i, false
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == close {
+		return i + 1, true
+	}
+	for {
+		var ok bool
+		if close == '}' {
+			if i >= len(b) || b[i] != '"' {
+				return i, false
+			}
+			if i, ok = str(b, i); !ok {
+				return i, false
+			}
+			if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
+				return i, false
+			}
+			i = skipWS(b, i+1)
+		}
+		if i, ok = value(b, i, depth); !ok {
+			return i, false
+		}
+		if i = skipWS(b, i); i >= len(b) {
+			return i, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case close:
+			return i + 1, true
+		default:
+			return i, false
+		}
+	}
 }
 
 func literal(b []byte, i int, lit string) (int, bool) {
@@ -163,20 +146,13 @@ func number(b []byte, i int) (int, bool) {
 	case b[i] == '0':
 		i++
 	case '1' <= b[i] && b[i] <= '9':
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
+		i = digits(b, i)
 	default:
 		return i, false
 	}
 	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
+		if i = digits(b, i+1); i < 0 {
+			return 0, false
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -184,13 +160,21 @@ func number(b []byte, i int) (int, bool) {
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		start := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
+		if i = digits(b, i); i < 0 {
+			return 0, false
 		}
 	}
 	return i, true
+}
+
+// digits skips one or more digits from b[i]; -1 when there are none.
+func digits(b []byte, i int) int {
+	start := i
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	if i == start {
+		return -1
+	}
+	return i
 }
