@@ -78,7 +78,8 @@ func Unwrap(payload []byte) (Batch, error) {
 	if len(payload) == 0 {
 		return Batch{}, errors.New("empty payload: expected a JSON object (an alert or an EventBridge event) or an array (EventBridge Pipes)")
 	}
-	if !Valid(payload) {
+	top, detail, ok := ValidObject(payload)
+	if !ok {
 		return Batch{}, errors.New("payload is not valid JSON")
 	}
 	switch payload[0] {
@@ -88,18 +89,18 @@ func Unwrap(payload []byte) (Batch, error) {
 	default:
 		return Batch{}, errors.New("payload is a JSON scalar: expected an object or an array")
 	}
-	top := TopLevel(payload)
 	if records := top.Get("Records"); len(records) > 0 && records[0] == '[' {
 		if b, ok := unwrapSQS(records); ok {
 			return b, nil
 		}
 	}
-	return Batch{Kind: Single, Records: []Record{document("", payload, top)}}, nil
+	return Batch{Kind: Single, Records: []Record{document("", payload, top, detail)}}, nil
 }
 
 // document turns one valid JSON object into a record, lifting an EventBridge envelope
 // off it: an object with a string "source" and "detail-type" and an object "detail".
-func document(messageID string, body []byte, top Object) Record {
+// detailTop is the detail's top level when ValidObject scanned it, else nil.
+func document(messageID string, body []byte, top, detailTop Object) Record {
 	rec := Record{MessageID: messageID, Body: body, Top: top}
 	detail := top.Get("detail")
 	source, detailType := top.String("source"), top.String("detail-type")
@@ -111,7 +112,9 @@ func document(messageID string, body []byte, top Object) Record {
 		Account: top.String("account"), Region: top.String("region"), Time: top.String("time"),
 	}
 	rec.Body = detail
-	rec.Top = TopLevel(detail)
+	if rec.Top = detailTop; rec.Top == nil {
+		rec.Top = TopLevel(detail)
+	}
 	return rec
 }
 
@@ -158,7 +161,7 @@ func message(i int, raw json.RawMessage) Record {
 	top := TopLevel(raw)
 	id := top.String("messageId")
 	if id == "" {
-		return document("", raw, top)
+		return document("", raw, top, nil)
 	}
 	var body string
 	if err := json.Unmarshal(top.Get("body"), &body); err != nil {
@@ -166,10 +169,14 @@ func message(i int, raw json.RawMessage) Record {
 	}
 	// The body is JSON inside a string: decoded once above, validated here.
 	b := bytes.TrimSpace([]byte(body))
-	if len(b) == 0 || b[0] != '{' || !Valid(b) {
+	if len(b) == 0 || b[0] != '{' {
 		return Record{MessageID: id, Err: fmt.Errorf("record %d (messageId %s): body is not a JSON object", i, clip(id))}
 	}
-	return document(id, b, TopLevel(b))
+	bodyTop, detail, ok := ValidObject(b)
+	if !ok {
+		return Record{MessageID: id, Err: fmt.Errorf("record %d (messageId %s): body is not a JSON object", i, clip(id))}
+	}
+	return document(id, b, bodyTop, detail)
 }
 
 // clip bounds a value from the payload before it goes into an error message.

@@ -20,44 +20,58 @@ type Field struct {
 	Value []byte
 }
 
-// TopLevel scans a JSON object that json.Valid has accepted. It allocates only the slice
-// of fields: keys and values point into b.
+// TopLevel scans a JSON object that Valid has accepted. It allocates only the slice of
+// fields: keys and values point into b.
 func TopLevel(b []byte) Object {
-	o := make(Object, 0, 16)
-	i := skipSpace(b, 0)
+	o, _ := ObjectAt(b, skipSpace(b, 0))
+	return o
+}
+
+// ObjectAt scans the object starting at b[i] as TopLevel does and returns the index just
+// past it, so a walk through an array of objects reads each once, not once to find its
+// end and again to scan it.
+func ObjectAt(b []byte, i int) (Object, int) {
 	if i >= len(b) || b[i] != '{' {
-		return nil
+		return nil, i
 	}
+	o := make(Object, 0, 8)
 	i++
 	for {
 		i = skipSpace(b, i)
-		if i >= len(b) || b[i] == '}' {
-			return o
+		if i >= len(b) {
+			return o, i
 		}
-		if b[i] == ',' {
+		switch b[i] {
+		case '}':
+			return o, i + 1
+		case ',':
 			i++
 			continue
 		}
 		end := ValueEnd(b, i)
 		key := b[i:end]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			// A key spelled with escapes (\u0040odata.type) is still that key: store it
-			// spelled plainly, so Get compares bytes only. Rare, so the copy is too.
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(false) // '<', '>' and '&' stay as they are, as Get's key does
-			_ = enc.Encode(Unquote(key))
-			key = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-		}
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return o
+			return o, ValueEnd(b, i)
 		}
 		i = skipSpace(b, i+1)
 		end = ValueEnd(b, i)
-		o = o.set(key, b[i:end])
+		o = o.add(key, b[i:end])
 		i = end
 	}
+}
+
+// add adds a member. A key spelled with escapes (\u0040odata.type) is still that key: it
+// is stored spelled plainly, so Get compares bytes only. Rare, so the copy is too.
+func (o Object) add(key, value []byte) Object {
+	if bytes.IndexByte(key, '\\') >= 0 {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false) // '<', '>' and '&' stay as they are, as Get's key does
+		_ = enc.Encode(Unquote(key))
+		key = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	}
+	return o.set(key, value)
 }
 
 func skipSpace(b []byte, i int) int {
@@ -94,6 +108,36 @@ func EachObject(arr []byte, fn func(obj []byte) error) error {
 			if err := fn(arr[i:end]); err != nil {
 				return err
 			}
+		}
+		i = end
+	}
+	return nil
+}
+
+// EachTopLevel calls fn with the scanned top level of each element of a JSON array that
+// is an object, in order; fn's first error stops the walk. Each element is read once.
+func EachTopLevel(arr []byte, fn func(obj Object) error) error {
+	if len(arr) == 0 || arr[0] != '[' {
+		return nil
+	}
+	for i := 1; i < len(arr); {
+		switch arr[i] {
+		case ']':
+			return nil
+		case ',', ' ', '\t', '\n', '\r':
+			i++
+			continue
+		case '{':
+			o, end := ObjectAt(arr, i)
+			if err := fn(o); err != nil {
+				return err
+			}
+			i = end
+			continue
+		}
+		end := ValueEnd(arr, i)
+		if end <= i {
+			return nil // not valid JSON: nothing more to find
 		}
 		i = end
 	}
@@ -145,40 +189,61 @@ func ValueEnd(b []byte, i int) int {
 	}
 	switch b[i] {
 	case '"':
-		for {
-			j := bytes.IndexByte(b[i+1:], '"')
-			if j < 0 {
-				return len(b)
-			}
-			i += 1 + j
-			escapes := 0
-			for k := i - 1; b[k] == '\\'; k-- {
-				escapes++
-			}
-			if escapes%2 == 0 {
-				return i + 1
-			}
-		}
+		return stringEnd(b, i)
 	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = ValueEnd(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(b)
+		return containerEnd(b, i)
 	}
 	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
 		i++
 	}
 	return i
+}
+
+// stringEnd returns the index just past the string starting at b[i].
+func stringEnd(b []byte, i int) int {
+	for {
+		j := bytes.IndexByte(b[i+1:], '"')
+		if j < 0 {
+			return len(b)
+		}
+		i += 1 + j
+		escapes := 0
+		for k := i - 1; b[k] == '\\'; k-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
+			return i + 1
+		}
+	}
+}
+
+// structural marks the bytes skipping a container stops at; a table lookup is one load
+// where a switch is five compares, and most bytes between strings are none of them.
+var structural = [256]bool{'"': true, '{': true, '[': true, '}': true, ']': true}
+
+// containerEnd returns the index just past the object or array starting at b[i].
+func containerEnd(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		c := b[i]
+		if !structural[c] {
+			i++
+			continue
+		}
+		switch c {
+		case '"':
+			i = stringEnd(b, i)
+			continue
+		case '{', '[':
+			depth++
+		default:
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		}
+		i++
+	}
+	return len(b)
 }
 
 // Unquote returns a JSON string's value; it allocates only for strings with escapes.

@@ -1,7 +1,10 @@
 package delivery
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -45,5 +48,22 @@ func TestGetAgreesWithEncodingJSON(t *testing.T) {
 	}
 	if string(o.Get("a&b")) != "3" || string(o.Get("<x>")) != "4" {
 		t.Errorf("escaped keys with & < >: %q %q", o.Get("a&b"), o.Get("<x>"))
+	}
+}
+
+// BenchmarkValueEnd skips a whole real incident, the work TopLevel does for every member
+// it passes over.
+func BenchmarkValueEnd(b *testing.B) {
+	p, err := os.ReadFile(filepath.Join("..", "..", "events", "graph-security-incident.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := bytes.IndexByte(p, '{')
+	if end := ValueEnd(p, start); end != len(bytes.TrimRight(p, " \n")) {
+		b.Fatalf("ValueEnd = %d, want the end of the document", end)
+	}
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		ValueEnd(p, start)
 	}
 }

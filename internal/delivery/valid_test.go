@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -38,10 +39,55 @@ func FuzzValid(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := Valid(b), json.Valid(b); got != want {
+		want := json.Valid(b)
+		if got := Valid(b); got != want {
 			t.Fatalf("Valid(%q) = %v, encoding/json says %v", b, got, want)
 		}
+		checkValidObject(t, b, want)
 	})
+}
+
+// checkValidObject holds ValidObject to Valid, TopLevel and TopLevel of "detail": the
+// one pass must give what the three would.
+func checkValidObject(t *testing.T, b []byte, valid bool) {
+	t.Helper()
+	top, detail, ok := ValidObject(b)
+	if ok != valid {
+		t.Fatalf("ValidObject(%q) ok = %v, encoding/json says %v", b, ok, valid)
+	}
+	if trimmed := strings.TrimLeft(string(b), " \t\r\n"); !ok || !strings.HasPrefix(trimmed, "{") {
+		if top != nil || detail != nil {
+			t.Fatalf("ValidObject(%q) scanned members of something that is no valid object", b)
+		}
+		return
+	}
+	if want := TopLevel(b); !reflect.DeepEqual(top, want) {
+		t.Fatalf("ValidObject(%q) top = %q, TopLevel says %q", b, top, want)
+	}
+	raw := top.Get("detail")
+	var want Object
+	if len(raw) > 0 && raw[0] == '{' {
+		want = TopLevel(raw)
+	}
+	// An escaped "detail" key is left for the caller to scan: nil is allowed then.
+	if !reflect.DeepEqual(detail, want) && !(detail == nil && strings.Contains(string(b), `\u`)) {
+		t.Fatalf("ValidObject(%q) detail = %q, TopLevel says %q", b, detail, want)
+	}
+}
+
+func TestValidObject(t *testing.T) {
+	for _, s := range []string{
+		`{}`, ` {"a":1} `, `{"detail":{"x":[1,{"y":2}],"z":"w"},"source":"s"}`, `{"detail":{}}`, `{"detail":"s"}`,
+		`{"detail":{"a":1},"detail":{"b":2}}`, `{"detail":{"a":1},"detail":3}`, `{"d\u0065tail":{"a":1}}`,
+		`{"a":{"detail":{"b":1}}}`, `[{"detail":{}}]`, `{"detail":{"a":1}`, `{"detail":{"a":1}}x`, `"s"`,
+	} {
+		checkValidObject(t, []byte(s), json.Valid([]byte(s)))
+	}
+	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "*.json"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		checkValidObject(t, b, true)
+	}
 }
 
 func BenchmarkValid(b *testing.B) {
