@@ -50,8 +50,7 @@ func extractChronicle(d *Document) ([]Alert, error) {
 	// detection[] carries URLs and rule versions nobody reads: scanned in place, and only
 	// the match variables (and, when needed, the rule labels) decoded.
 	first := true
-	err := delivery.EachObject(d.Top.Get("detection"), func(raw []byte) error {
-		det := delivery.TopLevel(raw)
+	err := delivery.EachTopLevel(d.Top.Get("detection"), func(det delivery.Object) error {
 		var fields []chronicleField
 		if err := decodeTopMember(chronicleDetection, det, "detectionFields", &fields); err != nil {
 			return err

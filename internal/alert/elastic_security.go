@@ -133,9 +133,9 @@ func extractElastic(d *Document) ([]Alert, error) {
 	}
 	var alerts []Alert
 	i := -1 // counts the alert objects, for errors; anything else in the list names nobody
-	err := delivery.EachObject(elasticAlertList(d.Top), func(item []byte) error {
+	err := delivery.EachTopLevel(elasticAlertList(d.Top), func(item delivery.Object) error {
 		i++
-		a, err := readElasticAlert(delivery.TopLevel(item))
+		a, err := readElasticAlert(item)
 		if err != nil {
 			return fmt.Errorf(`%s: "alerts"[%d]: %w`, elasticSecurity, i, err)
 		}

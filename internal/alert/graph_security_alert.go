@@ -1,7 +1,6 @@
 package alert
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -15,40 +14,46 @@ import (
 const graphAlertType = "#microsoft.graph.security.alert"
 
 type graphAlert struct {
-	ID              string          `json:"id"`
-	ProviderAlertID string          `json:"providerAlertId"`
-	Title           string          `json:"title"`
-	Severity        string          `json:"severity"`
-	TenantID        string          `json:"tenantId"`
-	Evidence        []graphEvidence `json:"evidence"`
+	ID, ProviderAlertID       string
+	Title, Severity, TenantID string
+	Evidence                  []graphEvidence
 }
 
-// readGraphAlert takes the scalar fields from the scanned top level and decodes only the
+// readGraphAlert takes the scalar fields from the scanned top level and reads only the
 // evidence: an alert is mostly descriptions and URLs nobody here reads, and decoding them
-// with reflection would double the time per alert.
+// with json.Unmarshal would validate them again and double the time per alert.
 func readGraphAlert(top delivery.Object, a *graphAlert) error {
 	a.ID, a.ProviderAlertID = top.String("id"), top.String("providerAlertId")
 	a.Title, a.Severity, a.TenantID = top.String("title"), top.String("severity"), top.String("tenantId")
-	ev := top.Get("evidence")
-	if len(ev) == 0 || string(ev) == "null" {
-		return nil
-	}
-	if err := json.Unmarshal(ev, &a.Evidence); err != nil {
-		return fmt.Errorf("graph-security-alert: \"evidence\": %w", describe(err))
+	var m members
+	m.each(top, "evidence", func(_ int, item delivery.Object) {
+		e := graphEvidence{Type: m.str(item, "@odata.type"), Roles: m.strs(item, "roles")}
+		if acct := m.object(item, "userAccount"); acct != nil {
+			m.path = "userAccount."
+			e.UserAccount = &graphUserAccount{
+				AzureADUserID: m.str(acct, "azureAdUserId"), UserPrincipalName: m.str(acct, "userPrincipalName"),
+				AccountName: m.str(acct, "accountName"), DomainName: m.str(acct, "domainName"), UserSID: m.str(acct, "userSid"),
+			}
+			m.path = ""
+		}
+		a.Evidence = append(a.Evidence, e)
+	})
+	if m.err != nil {
+		return fmt.Errorf("graph-security-alert: %w", m.err)
 	}
 	return nil
 }
 
+// graphEvidence is one evidence item; only user evidence names a user.
 type graphEvidence struct {
-	Type        string   `json:"@odata.type"`
-	Roles       []string `json:"roles"`
-	UserAccount *struct {
-		AzureADUserID     string `json:"azureAdUserId"`
-		UserPrincipalName string `json:"userPrincipalName"`
-		AccountName       string `json:"accountName"`
-		DomainName        string `json:"domainName"`
-		UserSID           string `json:"userSid"`
-	} `json:"userAccount"`
+	Type        string // @odata.type
+	Roles       []string
+	UserAccount *graphUserAccount
+}
+
+type graphUserAccount struct {
+	AzureADUserID, UserPrincipalName string
+	AccountName, DomainName, UserSID string // on-premises accounts
 }
 
 func init() {

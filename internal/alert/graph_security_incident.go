@@ -38,10 +38,10 @@ func extractGraphIncident(d *Document) ([]Alert, error) {
 		return nil, fmt.Errorf(`%s: no "alerts" list; the incident must be read with $expand=alerts for its users to be known`, graphSecurityIncident)
 	}
 	i := -1 // counts the alert objects, for errors; anything else in the list names nobody
-	err := delivery.EachObject(raw, func(item []byte) error {
+	err := delivery.EachTopLevel(raw, func(item delivery.Object) error {
 		i++
 		var ga graphAlert
-		if err := readGraphAlert(delivery.TopLevel(item), &ga); err != nil {
+		if err := readGraphAlert(item, &ga); err != nil {
 			return fmt.Errorf(`%s: "alerts"[%d]: %w`, graphSecurityIncident, i, err)
 		}
 		if ga.TenantID == "" {

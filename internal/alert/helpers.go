@@ -159,3 +159,136 @@ func jsonKind(raw []byte) string {
 	}
 	return "number"
 }
+
+// members reads the members of scanned objects with the types a vendor's schema gives
+// them, as json.Unmarshal into a struct would (a key matches exactly, else ignoring case),
+// without decoding what nobody reads: the payload was validated once on delivery, and
+// json.Unmarshal would validate every member it is handed again. The first member of the
+// wrong type is kept, named by its path, and every later read returns zero values.
+type members struct {
+	path string // where the object sits, "" at the member's own level
+	err  error
+}
+
+// get returns key's raw value, nil when absent or null.
+func (m *members) get(o delivery.Object, key string) []byte {
+	raw := o.Get(key)
+	if raw == nil {
+		for _, f := range o {
+			if k := f.Key; len(k) >= 2 && strings.EqualFold(string(k[1:len(k)-1]), key) {
+				raw = f.Value
+			}
+		}
+	}
+	if string(raw) == "null" {
+		return nil
+	}
+	return raw
+}
+
+func (m *members) wrong(key string, raw []byte, want string) {
+	if m.err == nil {
+		m.err = fmt.Errorf("field %q has the wrong JSON type (%s, expected %s)", m.path+key, jsonKind(raw), want)
+	}
+}
+
+// str reads a string member.
+func (m *members) str(o delivery.Object, key string) string {
+	raw := m.get(o, key)
+	if m.err != nil || raw == nil {
+		return ""
+	}
+	if raw[0] != '"' {
+		m.wrong(key, raw, "string")
+		return ""
+	}
+	return delivery.Unquote(raw)
+}
+
+// strs reads an array of strings; an empty array is an empty, non-nil slice.
+func (m *members) strs(o delivery.Object, key string) []string {
+	raw := m.get(o, key)
+	if m.err != nil || raw == nil {
+		return nil
+	}
+	if raw[0] != '[' {
+		m.wrong(key, raw, "array of strings")
+		return nil
+	}
+	out := []string{}
+	for i := 1; i < len(raw); {
+		switch raw[i] {
+		case ']':
+			return out
+		case ',', ' ', '\t', '\n', '\r':
+			i++
+			continue
+		}
+		end := delivery.ValueEnd(raw, i)
+		switch raw[i] {
+		case '"':
+			out = append(out, delivery.Unquote(raw[i:end]))
+		case 'n':
+			out = append(out, "") // null, as json.Unmarshal leaves it
+		default:
+			m.wrong(key, raw[i:end], "string")
+			return nil
+		}
+		i = end
+	}
+	return out
+}
+
+// object scans an object member; absent or null is an empty object.
+func (m *members) object(o delivery.Object, key string) delivery.Object {
+	raw := m.get(o, key)
+	if m.err != nil || raw == nil {
+		return nil
+	}
+	if raw[0] != '{' {
+		m.wrong(key, raw, "object")
+		return nil
+	}
+	return delivery.TopLevel(raw)
+}
+
+// each calls fn with every element of an array member, each of which must be an object;
+// absent or null is an empty array. index names the element in a later error.
+func (m *members) each(o delivery.Object, key string, fn func(index int, item delivery.Object)) {
+	raw := m.get(o, key)
+	if m.err != nil || raw == nil {
+		return
+	}
+	if raw[0] != '[' {
+		m.wrong(key, raw, "array of objects")
+		return
+	}
+	index := 0
+	for i := 1; i < len(raw) && m.err == nil; {
+		switch raw[i] {
+		case ']':
+			return
+		case ',', ' ', '\t', '\n', '\r':
+			i++
+			continue
+		}
+		var end int
+		switch raw[i] {
+		case '{':
+			var item delivery.Object
+			item, end = delivery.ObjectAt(raw, i)
+			fn(index, item)
+			if m.err != nil {
+				m.err = fmt.Errorf("%q[%d]: %w", m.path+key, index, m.err)
+			}
+		case 'n':
+			end = i + len("null")
+		default:
+			end = delivery.ValueEnd(raw, i)
+			m.wrong(fmt.Sprintf("%s[%d]", key, index), raw[i:end], "object")
+			return
+		}
+		index++
+		i = end
+	}
+}

@@ -41,9 +41,8 @@ func extractSecurityHubV2(d *Document) ([]Alert, error) {
 		return nil, errors.New(`securityhub-v2: "findings" is missing or not a list; expected one OCSF finding`)
 	}
 	var alerts []Alert
-	err := delivery.EachObject(findings, func(raw []byte) error {
+	err := delivery.EachTopLevel(findings, func(top delivery.Object) error {
 		i := len(alerts)
-		top := delivery.TopLevel(raw)
 		var a Alert
 		var err error
 		switch string(top.Get("class_uid")) {

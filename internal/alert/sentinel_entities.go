@@ -1,7 +1,6 @@
 package alert
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -23,28 +22,6 @@ import (
 //   - one entity alone, {"kind": "Account", "properties": {...}}.
 
 const sentinelEntities = "sentinel-entities"
-
-// sentinelEntity is one entity resource. Only the user kinds' identifiers are read.
-type sentinelEntity struct {
-	Kind       string `json:"kind"`
-	Properties struct {
-		// Account
-		AccountName string `json:"accountName"`
-		NTDomain    string `json:"ntDomain"`
-		UPNSuffix   string `json:"upnSuffix"`
-		AADUserID   string `json:"aadUserId"`
-		AADTenantID string `json:"aadTenantId"`
-		SID         string `json:"sid"`
-		// Mailbox
-		UPN                       string `json:"upn"`
-		MailboxPrimaryAddress     string `json:"mailboxPrimaryAddress"`
-		ExternalDirectoryObjectID string `json:"externalDirectoryObjectId"`
-
-		AdditionalData struct {
-			UserType string `json:"UserType"` // Member or Guest, from UEBA enrichment
-		} `json:"additionalData"`
-	} `json:"properties"`
-}
 
 func init() {
 	register(Format{
@@ -73,59 +50,58 @@ func isSentinelUserKind(kind string) bool {
 func extractSentinelEntities(d *Document) ([]Alert, error) {
 	t := d.Top
 	a := Alert{Format: sentinelEntities}
+	var m members
 	if !t.Has("entities") && isSentinelUserKind(t.String("kind")) {
-		var e sentinelEntity
-		if err := d.decode(sentinelEntities, &e); err != nil {
-			return nil, err
+		a.Principals = appendSentinelEntity(nil, &m, t)
+	} else {
+		incident, props, list, field := t, delivery.TopLevel(t.Get("properties")), t, "entities"
+		if !t.Has("entities") {
+			// The Logic Apps trigger: the incident is "object", its entities are related.
+			incident = delivery.TopLevel(t.Get("object"))
+			props = delivery.TopLevel(incident.Get("properties"))
+			list, field, m.path = props, "relatedEntities", "object.properties."
 		}
-		a.Principals = appendSentinelEntity(nil, &e)
-		return []Alert{a}, nil
+		a.ID = firstPresent(scalarText(props.Get("incidentNumber")), scalarText(incident.Get("incidentNumber")))
+		a.Title = firstPresent(props.String("title"), incident.String("title"))
+		a.Severity = firstPresent(props.String("severity"), incident.String("severity"))
+		m.each(list, field, func(_ int, e delivery.Object) { a.Principals = appendSentinelEntity(a.Principals, &m, e) })
 	}
-	incident, props := t, delivery.TopLevel(t.Get("properties"))
-	field, list := "entities", t.Get("entities")
-	if list == nil {
-		// The Logic Apps trigger: the incident is "object", its entities are related.
-		incident = delivery.TopLevel(t.Get("object"))
-		props = delivery.TopLevel(incident.Get("properties"))
-		field, list = "object.properties.relatedEntities", props.Get("relatedEntities")
-	}
-	a.ID = firstPresent(scalarText(props.Get("incidentNumber")), scalarText(incident.Get("incidentNumber")))
-	a.Title = firstPresent(props.String("title"), incident.String("title"))
-	a.Severity = firstPresent(props.String("severity"), incident.String("severity"))
-	var entities []sentinelEntity
-	if len(list) > 0 && string(list) != "null" {
-		if err := json.Unmarshal(list, &entities); err != nil {
-			return nil, fmt.Errorf("%s: %q: %w", sentinelEntities, field, describe(err))
-		}
-	}
-	for i := range entities {
-		a.Principals = appendSentinelEntity(a.Principals, &entities[i])
+	if m.err != nil {
+		return nil, fmt.Errorf("%s: %w", sentinelEntities, m.err)
 	}
 	return []Alert{a}, nil
 }
 
-// appendSentinelEntity adds the user an Account or Mailbox entity names; other kinds name
-// none.
-func appendSentinelEntity(ps []Principal, e *sentinelEntity) []Principal {
-	pr := &e.Properties
-	switch {
-	case strings.EqualFold(e.Kind, "Account"):
-		p := Principal{UserID: pr.AADUserID, TenantID: pr.AADTenantID, UserType: pr.AdditionalData.UserType}
-		if pr.AccountName != "" && pr.UPNSuffix != "" {
-			p.UserPrincipalName = pr.AccountName + "@" + pr.UPNSuffix
+// appendSentinelEntity adds the user an Account or Mailbox entity names, reading only the
+// user kinds' identifiers; other kinds name none.
+func appendSentinelEntity(ps []Principal, m *members, e delivery.Object) []Principal {
+	kind := m.str(e, "kind")
+	if !isSentinelUserKind(kind) {
+		return ps
+	}
+	pr := m.object(e, "properties")
+	outer := m.path
+	m.path = "properties."
+	defer func() { m.path = outer }()
+	if strings.EqualFold(kind, "Account") {
+		p := Principal{UserID: m.str(pr, "aadUserId"), TenantID: m.str(pr, "aadTenantId")}
+		if extra := m.object(pr, "additionalData"); extra != nil {
+			m.path = "properties.additionalData."
+			p.UserType = m.str(extra, "UserType") // Member or Guest, from UEBA enrichment
+		}
+		if name, suffix := m.str(pr, "accountName"), m.str(pr, "upnSuffix"); name != "" && suffix != "" {
+			p.UserPrincipalName = name + "@" + suffix
 		} else {
-			p.Account = qualifiedLogin(pr.NTDomain, pr.AccountName)
+			p.Account = qualifiedLogin(m.str(pr, "ntDomain"), name)
 			if p.Account == "" && p.UserID == "" {
-				p.Account = pr.SID
+				p.Account = m.str(pr, "sid")
 			}
 		}
 		return append(ps, p)
-	case strings.EqualFold(e.Kind, "Mailbox"):
-		p := Principal{UserID: pr.ExternalDirectoryObjectID, UserPrincipalName: pr.UPN}
-		if p.UserID == "" && p.UserPrincipalName == "" {
-			p.Account = pr.MailboxPrimaryAddress
-		}
-		return append(ps, p)
 	}
-	return ps
+	p := Principal{UserID: m.str(pr, "externalDirectoryObjectId"), UserPrincipalName: m.str(pr, "upn")}
+	if p.UserID == "" && p.UserPrincipalName == "" {
+		p.Account = m.str(pr, "mailboxPrimaryAddress")
+	}
+	return append(ps, p)
 }

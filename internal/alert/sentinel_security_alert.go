@@ -67,16 +67,13 @@ func readSentinelEntities(raw []byte) ([]Principal, error) {
 		return nil, fmt.Errorf(`%s: "Entities" is a JSON %s; expected a JSON array of entities, as a string or as JSON`, sentinelSecurityAlert, jsonKind(list))
 	}
 	var w sentinelEntityWalk
-	delivery.EachObject(list, func(item []byte) error { w.value(item, 0); return nil })
+	delivery.EachTopLevel(list, func(o delivery.Object) error { w.entity(o, 0); return nil })
 	return w.principals, nil
 }
 
 // sentinelEntityDepth bounds the walk through nested entities. Real ones nest a few levels
 // (a process's parent's image file's hashes); a crafted payload must not make it quadratic.
 const sentinelEntityDepth = 8
-
-// refPrefix starts a reference as Json.NET writes it; checking for it spares a scan.
-var refPrefix = []byte(`{"$ref":`)
 
 type sentinelEntityWalk struct {
 	seen       []string // the $id of every entity read
@@ -89,18 +86,15 @@ func (w *sentinelEntityWalk) value(raw []byte, depth int) {
 	}
 	switch raw[0] {
 	case '{':
-		if bytes.HasPrefix(raw, refPrefix) {
-			return // {"$ref":"3"}: an entity read where it is defined
-		}
 		w.entity(delivery.TopLevel(raw), depth)
 	case '[':
-		delivery.EachObject(raw, func(item []byte) error { w.value(item, depth+1); return nil })
+		delivery.EachTopLevel(raw, func(o delivery.Object) error { w.entity(o, depth+1); return nil })
 	}
 }
 
 func (w *sentinelEntityWalk) entity(o delivery.Object, depth int) {
 	if o.Has("$ref") {
-		return // a reference written with spaces
+		return // {"$ref": "3"}: an entity read where it is defined
 	}
 	if id := o.String("$id"); id != "" {
 		if slices.Contains(w.seen, id) {
