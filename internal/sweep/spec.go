@@ -1,0 +1,168 @@
+// Package sweep runs a scheduled compliance sweep: it lists users from Graph (the tenant's
+// risky users, or a group's members) page by page, and sends each page down the path an
+// alert takes, decisions then outcomes, so the same guardrails hold for both.
+//
+// A sweep is asked for by an EventBridge Scheduler schedule whose input is
+// {"sweep": {...}}. Parsing it here is pure; listing is behind the Lister interface.
+package sweep
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/session-revoker/session-revoker/internal/delivery"
+	"github.com/session-revoker/session-revoker/internal/identity"
+)
+
+// Format names a sweep's pages in results and audit lines, where an alert's format would be.
+const Format = "sweep"
+
+// Spec is one sweep, as its schedule's input describes it.
+type Spec struct {
+	// Name identifies the sweep across invocations: its cursor, its audit lines.
+	Name string `json:"name"`
+	// RiskyUsers lists Identity Protection's risky users (IdentityRiskyUser.Read.All).
+	RiskyUsers *RiskyUsers `json:"riskyUsers,omitempty"`
+	// Group lists a group's members, nested groups included (GroupMember.Read.All).
+	Group string `json:"group,omitempty"`
+
+	DryRun bool   `json:"dryRun,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Approved lifts MAX_TARGETS_PER_SWEEP and lets the sweep span invocations: the
+	// operator's -Confirm for a tenant-scale sweep.
+	Approved bool `json:"approved,omitempty"`
+}
+
+// RiskyUsers selects risky users by level and state.
+type RiskyUsers struct {
+	RiskLevels []string `json:"riskLevels,omitempty"` // default: high
+	RiskStates []string `json:"riskStates,omitempty"` // default: atRisk, confirmedCompromised
+}
+
+// Graph's values: https://learn.microsoft.com/graph/api/resources/riskyuser
+var (
+	riskLevels = []string{"low", "medium", "high"}
+	riskStates = []string{"atRisk", "confirmedCompromised", "remediated", "dismissed"}
+)
+
+// pageSize keeps one page's revokes to seconds (Graph allows 20 writes a second per app),
+// so a sweep stops between pages, never halfway through one, when its time runs out.
+const pageSize = 100
+
+// Is reports whether a document asks for a sweep.
+func Is(top delivery.Object) bool { return top.Has("sweep") }
+
+// Parse reads {"sweep": {...}}. Errors name the field, never echo a value beyond a
+// clipped name.
+func Parse(top delivery.Object) (Spec, error) {
+	raw := top.Get("sweep")
+	if len(raw) == 0 || raw[0] != '{' {
+		return Spec{}, errors.New(`sweep request: "sweep" must be an object such as {"name": "risky-high", "riskyUsers": {}}`)
+	}
+	var s Spec
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields() // a misspelt "aproved" must not silently mean false
+	if err := dec.Decode(&s); err != nil {
+		return Spec{}, fmt.Errorf("sweep request: %s", describe(err))
+	}
+	return s, s.check()
+}
+
+func describe(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return fmt.Sprintf("field %q has the wrong JSON type (%s, expected %s)", typeErr.Field, typeErr.Value, typeErr.Type)
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+		return "unknown field " + strings.TrimPrefix(msg, "json: unknown field ") + "; expected name, riskyUsers, group, dryRun, reason, approved"
+	}
+	return "not valid JSON"
+}
+
+func (s *Spec) check() error {
+	if !validName(s.Name) {
+		return errors.New(`sweep request: "name" must be 1-64 letters, digits, '-', '_' or '.': it names the sweep's progress across runs`)
+	}
+	switch {
+	case (s.RiskyUsers == nil) == (s.Group == ""):
+		return fmt.Errorf("sweep %s: give exactly one of \"riskyUsers\" or \"group\"", s.Name)
+	case s.Group != "":
+		if !identity.IsObjectID(s.Group) {
+			return fmt.Errorf("sweep %s: \"group\" must be the group's object id (a GUID)", s.Name)
+		}
+		s.Group = strings.ToLower(s.Group)
+	default:
+		r := s.RiskyUsers
+		if len(r.RiskLevels) == 0 {
+			r.RiskLevels = []string{"high"}
+		}
+		if len(r.RiskStates) == 0 {
+			r.RiskStates = []string{"atRisk", "confirmedCompromised"}
+		}
+		for _, l := range r.RiskLevels {
+			if !slices.Contains(riskLevels, l) {
+				return fmt.Errorf("sweep %s: riskLevels: %q is not one of %s", s.Name, clip(l), strings.Join(riskLevels, ", "))
+			}
+		}
+		for _, st := range r.RiskStates {
+			if !slices.Contains(riskStates, st) {
+				return fmt.Errorf("sweep %s: riskStates: %q is not one of %s", s.Name, clip(st), strings.Join(riskStates, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+func validName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for _, c := range n {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// Source says in words what the sweep lists, for results and logs.
+func (s Spec) Source() string {
+	if s.Group != "" {
+		return "members of group " + s.Group
+	}
+	return fmt.Sprintf("risky users (level %s; state %s)", strings.Join(s.RiskyUsers.RiskLevels, ", "), strings.Join(s.RiskyUsers.RiskStates, ", "))
+}
+
+// FirstPage is the Graph request, relative to the version root, for the first page.
+// Values come from the fixed sets check allows or from a validated GUID, so nothing from
+// the input is put into the URL unchecked.
+func (s Spec) FirstPage() string {
+	q := url.Values{}
+	q.Set("$top", fmt.Sprint(pageSize))
+	if s.Group != "" {
+		// microsoft.graph.user: only users; a nested group or device has no sessions.
+		q.Set("$select", "id,userPrincipalName,userType")
+		return "/groups/" + s.Group + "/transitiveMembers/microsoft.graph.user?" + q.Encode()
+	}
+	q.Set("$filter", "("+eqAny("riskLevel", s.RiskyUsers.RiskLevels)+") and ("+eqAny("riskState", s.RiskyUsers.RiskStates)+")")
+	return "/identityProtection/riskyUsers?" + q.Encode()
+}
+
+func eqAny(field string, values []string) string {
+	parts := make([]string, len(values))
+	for i, v := range values {
+		parts[i] = field + " eq '" + v + "'"
+	}
+	return strings.Join(parts, " or ")
+}
