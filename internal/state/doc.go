@@ -29,6 +29,12 @@
 //	    truncated  BOOL  true when result is the marker below instead of the real result
 //	    expiresAt  N  epoch s: claimedAt + lease + 1 h while claimed; doneAt + ttl when done
 //
+//	sweep#<sweep name>
+//	    next        S  the Graph link the sweep continues at (absent before its first page)
+//	    leaseUntil  N  epoch ms: a run holds the sweep until then (absent when none does)
+//	    savedAt     N  epoch ms: when next was saved
+//	    expiresAt   N  epoch s: savedAt + 7 days; deleted when the sweep completes
+//
 // A key longer than 512 bytes (or not valid UTF-8) is replaced by "sha256:" and its
 // SHA-256 in hex, so no key comes near DynamoDB's 2048-byte limit.
 //
@@ -40,7 +46,7 @@
 // a JSON object {"truncated": true, "bytes": <original size>, "sha256": "<hex>", "reason":
 // "..."}, which is what a redelivery then gets back.
 //
-// The function's role needs dynamodb:PutItem, dynamodb:GetItem and dynamodb:DeleteItem on
-// the table. The package must never put a stored value (a result, an alert id) in an
+// The function's role needs dynamodb:PutItem, dynamodb:GetItem, dynamodb:UpdateItem and
+// dynamodb:DeleteItem on the table. The package must never put a stored value (a result, an alert id) in an
 // error; errors name the operation, the table and the item's key.
 package state

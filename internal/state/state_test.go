@@ -541,3 +541,59 @@ func BenchmarkClaimUser(b *testing.B) {
 		i++
 	}
 }
+
+// A sweep's place survives between runs, one run at a time holds it, and completing it
+// leaves nothing behind.
+func TestSweepProgress(t *testing.T) {
+	ctx := context.Background()
+	s := New(client, table)
+	name := unique(t, "sweep")
+	next, err := s.ClaimSweep(ctx, name, t0, time.Minute)
+	if err != nil || next != "" {
+		t.Fatalf("first claim: next %q, err %v", next, err)
+	}
+	if _, err := s.ClaimSweep(ctx, name, t0.Add(30*time.Second), time.Minute); !errors.Is(err, ErrSweepBusy) {
+		t.Fatalf("claim while held: err = %v, want ErrSweepBusy", err)
+	}
+	link := "https://graph.microsoft.com/v1.0/groups/x/transitiveMembers/microsoft.graph.user?$skiptoken=abc"
+	if err := s.SaveSweep(ctx, name, link, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseSweep(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	next, err = s.ClaimSweep(ctx, name, t0.Add(2*time.Second), time.Minute)
+	if err != nil || next != link {
+		t.Fatalf("claim after release: next %q, err %v; want the saved link", next, err)
+	}
+	// A run that died holding it: the lease runs out and the next run resumes.
+	next, err = s.ClaimSweep(ctx, name, t0.Add(5*time.Minute), time.Minute)
+	if err != nil || next != link {
+		t.Fatalf("claim after an expired lease: next %q, err %v", next, err)
+	}
+	if err := s.SaveSweep(ctx, name, "", t0.Add(6*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseSweep(ctx, name); err != nil {
+		t.Fatalf("release of a completed sweep: %v", err)
+	}
+	out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"pk": str(sweepPrefix + name)}})
+	if err != nil || out.Item != nil {
+		t.Fatalf("completed sweep left %v (err %v)", out.Item, err)
+	}
+	// Progress older than a week counts as none, even before DynamoDB's TTL removes it.
+	if err := s.SaveSweep(ctx, name, link, t0); err != nil {
+		t.Fatal(err)
+	}
+	next, err = s.ClaimSweep(ctx, name, t0.Add(8*24*time.Hour), time.Minute)
+	if err != nil || next != "" {
+		t.Fatalf("claim of week-old progress: next %q, err %v; want a fresh start", next, err)
+	}
+}
+
+func TestSweepWithoutTable(t *testing.T) {
+	_, err := New(client, "").ClaimSweep(context.Background(), "x", t0, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "STATE_TABLE") {
+		t.Fatalf("err = %v", err)
+	}
+}
