@@ -24,6 +24,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/policy"
 	"github.com/session-revoker/session-revoker/internal/revoke"
+	"github.com/session-revoker/session-revoker/internal/sweep"
 )
 
 // Handler holds what one container builds once.
@@ -35,6 +36,8 @@ type Handler struct {
 	// Ledger, when set, makes a redelivered event return its stored result instead of
 	// running again (EventBridge and SQS deliver at least once; Lambda retries).
 	Ledger Ledger
+	// Sweeps runs scheduled sweeps ({"sweep": {...}}); its zero value refuses them.
+	Sweeps Sweeps
 }
 
 // Ledger remembers deliveries across invocations (the state table).
@@ -100,6 +103,9 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 // Respond runs one record through the pipeline. It is Handle for one document, for the
 // local tools.
 func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Record) (*outcome.Result, error) {
+	if rec.Err == nil && sweep.Is(rec.Top) {
+		return h.sweep(ctx, log, rec)
+	}
 	alerts, err := alert.Recognise(rec)
 	if err == nil && len(alerts) == 0 {
 		err = fmt.Errorf("%w: the payload holds no alert", alert.ErrUnrecognised)

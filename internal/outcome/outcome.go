@@ -77,6 +77,23 @@ type Result struct {
 	Notes []string `json:"notes,omitempty"`
 	// Replayed: a redelivery; this is the stored result of the first run, nothing ran.
 	Replayed bool `json:"replayed,omitempty"`
+	// Sweep says how far a scheduled sweep got; nil for alerts.
+	Sweep *Sweep `json:"sweep,omitempty"`
+}
+
+// Sweep is one invocation's progress through a scheduled sweep.
+type Sweep struct {
+	Name   string `json:"name"`
+	Pages  int    `json:"pages"`  // pages read in this invocation
+	Listed int    `json:"listed"` // users listed in this invocation
+	// Complete: the listing reached its end. Continues: it did not, and the next run
+	// resumes where this one stopped. Neither with an error: the next run starts over.
+	Complete  bool `json:"complete"`
+	Continues bool `json:"continues,omitempty"`
+	Resumed   bool `json:"resumed,omitempty"` // this run began where the previous stopped
+	Busy      bool `json:"busy,omitempty"`    // another run held the sweep; nothing done
+	// TargetsOmitted counts targets left out of the result (every one is in the audit log).
+	TargetsOmitted int `json:"targetsOmitted,omitempty"`
 }
 
 // Summarise counts targets per status; statuses with no target are left out.

@@ -53,7 +53,7 @@ type Runner struct {
 	// approved: listing more users than this revokes nobody. 0 means no bound.
 	MaxTargets int
 	// Reserve is the time left in the invocation below which no further page is begun
-	// (default 60 s): a page's revokes, its cursor write and the result need it.
+	// (default 20 s): a page's revokes, its cursor write and the result need it.
 	Reserve     time.Duration
 	MaxAttempts int                                              // per page read (default 4)
 	Sleep       func(ctx context.Context, d time.Duration) error // tests replace it
@@ -92,7 +92,7 @@ func (r *Runner) Run(ctx context.Context, s Spec) (Report, error) {
 
 func (r *Runner) defaults() {
 	if r.Reserve <= 0 {
-		r.Reserve = time.Minute
+		r.Reserve = 20 * time.Second
 	}
 	if r.MaxAttempts <= 0 {
 		r.MaxAttempts = 4
@@ -128,7 +128,21 @@ func (r *Runner) bounded(ctx context.Context, s Spec, l Lister) (Report, error) 
 	}
 	rep.Listed, rep.Complete = len(users), true
 	rep.Targets = r.act(ctx, s, users, 1)
+	if n := count(rep.Targets); n > 0 {
+		return rep, fmt.Errorf("sweep %s: %d of %d users not handled (failed, deferred or needing approval); the retry lists the users again", s.Name, n, len(rep.Targets))
+	}
 	return rep, nil
+}
+
+// count counts the targets that keep a sweep from being fully handled.
+func count(ts []outcome.Outcome) int {
+	n := 0
+	for _, t := range ts {
+		if t.Status.Unhandled() {
+			n++
+		}
+	}
+	return n
 }
 
 func more(cut bool) string {
@@ -191,7 +205,7 @@ func (r *Runner) paged(ctx context.Context, s Spec, l Lister) (rep Report, err e
 		rep.Listed += len(p.Users)
 		targets := r.act(ctx, s, p.Users, rep.Pages)
 		rep.Targets = append(rep.Targets, targets...)
-		if unhandled(targets) {
+		if count(targets) > 0 {
 			// The page is read again next time: its revoked users are then suppressed,
 			// its failed and deferred ones tried again.
 			return rep, fmt.Errorf("sweep %s: page %d not fully handled%s", s.Name, rep.Pages, r.kept(ctx, s, link))
@@ -239,15 +253,6 @@ func (r *Runner) act(ctx context.Context, s Spec, users []alert.Principal, n int
 func page(s Spec, users []alert.Principal, n int) alert.Alert {
 	return alert.Alert{Format: Format, ID: fmt.Sprintf("%s/page-%d", s.Name, n), Title: s.Source(),
 		Principals: users, DryRun: s.DryRun, Reason: s.Reason, Approved: true}
-}
-
-func unhandled(ts []outcome.Outcome) bool {
-	for _, t := range ts {
-		if t.Status.Unhandled() {
-			return true
-		}
-	}
-	return false
 }
 
 // read gets one page, retrying what a retry can fix, honouring Retry-After.

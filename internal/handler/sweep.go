@@ -1,0 +1,110 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/session-revoker/session-revoker/internal/alert"
+	"github.com/session-revoker/session-revoker/internal/delivery"
+	"github.com/session-revoker/session-revoker/internal/outcome"
+	"github.com/session-revoker/session-revoker/internal/policy"
+	"github.com/session-revoker/session-revoker/internal/revoke"
+	"github.com/session-revoker/session-revoker/internal/sweep"
+)
+
+// Sweeps is what a scheduled sweep needs beyond the alert path.
+type Sweeps struct {
+	Connect func(ctx context.Context) (sweep.Lister, error)
+	Cursors sweep.Cursors // nil without STATE_TABLE: a sweep must then finish in one run
+	// MaxTargets (MAX_TARGETS_PER_SWEEP) bounds a sweep that is not approved.
+	MaxTargets int
+}
+
+// maxResultTargets bounds the targets a sweep's result lists: a result goes to the
+// OnSuccess destination (EventBridge takes 256 KB) and the state table; every target is
+// in the audit log whatever the result keeps.
+const maxResultTargets = 200
+
+// sweep runs a scheduled sweep: the same decisions and outcomes as an alert, one page
+// at a time. It is not replayed from the ledger: its cursor is its idempotency.
+func (h *Handler) sweep(ctx context.Context, log *slog.Logger, rec delivery.Record) (*outcome.Result, error) {
+	spec, err := sweep.Parse(rec.Top)
+	if err != nil {
+		log.Error("sweep refused", "error", err.Error())
+		return nil, err
+	}
+	log = log.With("alertId", spec.Name, "sweep", spec.Name)
+	if h.Sweeps.Connect == nil {
+		err := errors.New("sweeps are not configured in this deployment")
+		log.Error("sweep refused", "error", err.Error())
+		return nil, err
+	}
+	runner := &sweep.Runner{
+		Connect:    h.Sweeps.Connect,
+		Cursors:    h.Sweeps.Cursors,
+		MaxTargets: h.Sweeps.MaxTargets,
+		Decide:     func(as []alert.Alert) []policy.Decision { return policy.Decide(as, h.Policy) },
+		Carry: func(ctx context.Context, ds []policy.Decision) []outcome.Outcome {
+			return revoke.Run(ctx, ds, h.Connect, h.Options)
+		},
+	}
+	log.Info("sweep started", "source", spec.Source(), "approved", spec.Approved, "dryRun", spec.DryRun || h.Policy.DryRun)
+	rep, runErr := runner.Run(ctx, spec)
+	res := &outcome.Result{
+		Alerts:  []outcome.AlertRef{{Format: sweep.Format, ID: spec.Name, Title: spec.Source()}},
+		DryRun:  h.Policy.DryRun || spec.DryRun,
+		Summary: outcome.Summarise(rep.Targets),
+		Notes:   h.notes(),
+		Sweep: &outcome.Sweep{Name: spec.Name, Pages: rep.Pages, Listed: rep.Listed, Complete: rep.Complete,
+			Continues: rep.Continues, Resumed: rep.Resumed, Busy: rep.Busy},
+	}
+	for _, t := range rep.Targets {
+		audit(log, &t)
+	}
+	res.Targets, res.Sweep.TargetsOmitted = keep(rep.Targets, maxResultTargets)
+	if rep.Busy {
+		res.Notes = append(res.Notes, "another run of this sweep holds it: this run did nothing")
+	}
+	log.Info("sweep done", "pages", rep.Pages, "listed", rep.Listed, "complete", rep.Complete, "continues", rep.Continues, "busy", rep.Busy, "summary", res.Summary)
+	emitMetrics(log, res)
+	if runErr != nil {
+		err := fmt.Errorf("%w: %w", ErrUnhandled, runErr)
+		log.Error("sweep not fully handled", "error", err.Error())
+		return res, err
+	}
+	return res, nil
+}
+
+// keep lists the targets an operator must look at first (not handled), then the rest,
+// up to most; it returns how many were left out.
+func keep(ts []outcome.Outcome, most int) ([]outcome.Outcome, int) {
+	if len(ts) <= most {
+		return ts, 0
+	}
+	kept := make([]outcome.Outcome, 0, most)
+	kept = append(kept, unhandledIn(ts)...)
+	for _, t := range ts {
+		if len(kept) >= most {
+			break
+		}
+		if !t.Status.Unhandled() {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) > most {
+		kept = kept[:most]
+	}
+	return kept, len(ts) - len(kept)
+}
+
+func unhandledIn(ts []outcome.Outcome) []outcome.Outcome {
+	var out []outcome.Outcome
+	for _, t := range ts {
+		if t.Status.Unhandled() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
