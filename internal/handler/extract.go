@@ -7,6 +7,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/delivery"
 	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/policy"
+	"github.com/session-revoker/session-revoker/internal/sweep"
 )
 
 // Extraction is what the function reads from a payload, before any network: `make
@@ -43,6 +44,16 @@ func Extract(payload []byte, s policy.Settings) (Extraction, error) {
 	}
 	ex := Extraction{Alerts: []ExtractedAlert{}}
 	for i, rec := range batch.Records {
+		if rec.Err == nil && sweep.Is(rec.Top) {
+			// A sweep names its users only when it lists them from Graph: show what it
+			// would list.
+			spec, err := sweep.Parse(rec.Top)
+			if err != nil {
+				return Extraction{}, err
+			}
+			ex.Alerts = append(ex.Alerts, ExtractedAlert{Format: sweep.Format, ID: spec.Name, Title: spec.Source(), Principals: []ExtractedPrincipal{}})
+			continue
+		}
 		alerts, err := alert.Recognise(rec)
 		if err != nil {
 			if batch.Kind != delivery.Single {

@@ -64,7 +64,8 @@ func FuzzExtract(f *testing.F) {
 
 func TestExtractFixtures(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "*.json"))
-	for _, file := range files {
+	sweeps, _ := filepath.Glob(filepath.Join("..", "..", "events", "sweep", "*.json"))
+	for _, file := range append(files, sweeps...) {
 		b, _ := os.ReadFile(file)
 		ex, err := Extract(b, policy.Settings{})
 		if err != nil {
