@@ -28,6 +28,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		return
 	}
 
+	if s.serveListing(w, r, segs) {
+		return
+	}
 	var key string
 	var rest []string
 	plain := false // the /users/{key} form, where OData reads a leading "$" as a system segment

@@ -23,6 +23,10 @@ const (
 	MatchToken   = "token"    // POST /{tenant}/oauth2/v2.0/token
 	MatchRevoke  = "revoke"   // POST /v1.0/users/{key}/revokeSignInSessions
 	MatchGetUser = "get-user" // GET /v1.0/users/{key}
+	// GET /v1.0/identityProtection/riskyUsers (any page)
+	MatchListRiskyUsers = "list-risky-users"
+	// GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user (any page)
+	MatchListMembers = "list-members"
 )
 
 // tokenLifetime is what Entra grants an app-only token by default (expires_in 3599).
@@ -57,6 +61,7 @@ type Server struct {
 	faults    []*queuedFault
 	requests  []*Request
 	busy      time.Duration // time spent in ServeHTTP, so benchmarks can leave it out
+	pageSize  int           // WithPageSize; 0: Graph's caps
 	closeOnce sync.Once
 }
 
@@ -222,12 +227,12 @@ func (s *Server) TokenRequests() int {
 // which are bugs in the calling test.
 func (s *Server) Inject(f Fault) {
 	switch f.Match {
-	case MatchToken, MatchRevoke, MatchGetUser:
+	case MatchToken, MatchRevoke, MatchGetUser, MatchListRiskyUsers, MatchListMembers:
 	default:
-		panic(fmt.Sprintf("graphemu: Fault.Match %q: want %q, %q or %q", f.Match, MatchToken, MatchRevoke, MatchGetUser))
+		panic(fmt.Sprintf("graphemu: Fault.Match %q: want %q, %q, %q, %q or %q", f.Match, MatchToken, MatchRevoke, MatchGetUser, MatchListRiskyUsers, MatchListMembers))
 	}
-	if f.Match == MatchToken && f.UserKey != "" {
-		panic("graphemu: a token fault cannot have a UserKey: token requests name no user")
+	if (f.Match == MatchToken || f.Match == MatchListRiskyUsers || f.Match == MatchListMembers) && f.UserKey != "" {
+		panic("graphemu: a " + f.Match + " fault cannot have a UserKey: those requests name no user")
 	}
 	left := f.Times
 	if left == 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,7 +28,20 @@ type User struct {
 	DisplayName                     string    `json:"displayName,omitempty"`
 	UserType                        string    `json:"userType,omitempty"` // "Member" (default) or "Guest"
 	SignInSessionsValidFromDateTime time.Time `json:"signInSessionsValidFromDateTime"`
+	// RiskLevel and RiskState make the user one of Identity Protection's risky users
+	// (GET /identityProtection/riskyUsers); empty RiskLevel: not risky.
+	RiskLevel string `json:"riskLevel,omitempty"` // low, medium, high
+	RiskState string `json:"riskState,omitempty"` // atRisk, confirmedCompromised, remediated, dismissed
+	// Groups are the object ids of the groups the user belongs to, directly or through a
+	// nested group: GET /groups/{id}/transitiveMembers lists them.
+	Groups []string `json:"groups,omitempty"`
 }
+
+// Identity Protection's values (microsoft.graph.riskLevel, microsoft.graph.riskState).
+var (
+	riskLevels = []string{"low", "medium", "high", "hidden", "none"}
+	riskStates = []string{"none", "confirmedSafe", "remediated", "dismissed", "atRisk", "confirmedCompromised"}
+)
 
 // directoryJSON is the default contoso directory. Other packages' fixtures name these users,
 // so entries are only ever added, never changed.
@@ -73,6 +87,16 @@ func normalizeUser(u User) User {
 		u.UserType = "Member"
 	}
 	u.SignInSessionsValidFromDateTime = u.SignInSessionsValidFromDateTime.UTC()
+	if u.RiskLevel != "" && u.RiskState == "" {
+		u.RiskState = "atRisk"
+	}
+	groups := make([]string, len(u.Groups))
+	for i, g := range u.Groups {
+		groups[i] = strings.ToLower(g)
+	}
+	if len(groups) > 0 {
+		u.Groups = groups
+	}
 	return u
 }
 
@@ -93,6 +117,14 @@ func validateUsers(users []User) error {
 		default:
 			errs = append(errs, fmt.Errorf("graphemu: user %d: userType %q: want Member or Guest", i, u.UserType))
 		}
+		if u.RiskLevel != "" && !slices.Contains(riskLevels, u.RiskLevel) || u.RiskState != "" && !slices.Contains(riskStates, u.RiskState) {
+			errs = append(errs, fmt.Errorf("graphemu: user %d: riskLevel %q / riskState %q: want %v / %v", i, u.RiskLevel, u.RiskState, riskLevels, riskStates))
+		}
+		for _, g := range u.Groups {
+			if !isGUID(g) {
+				errs = append(errs, fmt.Errorf("graphemu: user %d: group %q is not an object id", i, g))
+			}
+		}
 		for _, k := range []string{strings.ToLower(u.ID), strings.ToLower(u.UserPrincipalName)} {
 			if seen[k] {
 				errs = append(errs, fmt.Errorf("graphemu: user %d: duplicate key %q", i, k))
@@ -101,4 +133,24 @@ func validateUsers(users []User) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// isGUID reports whether s is an object id: 8-4-4-4-12 hex digits.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }

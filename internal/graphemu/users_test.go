@@ -1,6 +1,7 @@
 package graphemu
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestDefaultUsersHoldsTheDocumentedDirectory(t *testing.T) {
 			t.Errorf("%s: signInSessionsValidFromDateTime %v, want %v", w.UserPrincipalName, u.SignInSessionsValidFromDateTime, past)
 		}
 		u.SignInSessionsValidFromDateTime = time.Time{}
-		if u != w {
+		if !reflect.DeepEqual(u, w) {
 			t.Errorf("got %+v\nwant %+v", u, w)
 		}
 	}
