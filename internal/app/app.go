@@ -44,6 +44,9 @@ type Config struct {
 	// empty turns both off. SuppressWindow (SUPPRESS_MINUTES) defaults to 30 minutes.
 	StateTable     string
 	SuppressWindow time.Duration
+	// MaxTargetsPerSweep (MAX_TARGETS_PER_SWEEP) bounds a scheduled sweep that is not
+	// approved; 0 means no bound.
+	MaxTargetsPerSweep int
 	// Auth (GRAPH_AUTH) is how the app proves itself to Entra: AuthSecretsManager (the
 	// default: a client secret or certificate in GRAPH_SECRET_ID) or AuthFederated (no
 	// secret: the function's AWS identity, from STS GetWebIdentityToken).
@@ -60,6 +63,11 @@ const DefaultSuppressWindow = 30 * time.Minute
 // DefaultMaxTargetsPerAlert is the blast radius when MAX_TARGETS_PER_ALERT is unset: an
 // impossible-travel or token-theft alert names one or two users; ten is already unusual.
 const DefaultMaxTargetsPerAlert = 10
+
+// DefaultMaxTargetsPerSweep is a sweep's blast radius when MAX_TARGETS_PER_SWEEP is unset:
+// more than a day's risky users or an offboarding group usually hold, far fewer than a
+// tenant, so a wrong group id stops before it signs out the company.
+const DefaultMaxTargetsPerSweep = 200
 
 // ConfigFromEnv reads Config; a bad value is an error naming the variable.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
@@ -92,6 +100,14 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("SUPPRESS_MINUTES=%q: expected a whole number of minutes (0 turns suppression off)", v)
 		}
 		c.SuppressWindow = time.Duration(n) * time.Minute
+	}
+	c.MaxTargetsPerSweep = DefaultMaxTargetsPerSweep
+	if v := strings.TrimSpace(getenv("MAX_TARGETS_PER_SWEEP")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return Config{}, fmt.Errorf("MAX_TARGETS_PER_SWEEP=%q: expected a whole number (0 for no limit)", v)
+		}
+		c.MaxTargetsPerSweep = n
 	}
 	// Operators' alert formats (alert/custom.go) are compiled now: a bad rule stops the
 	// cold start, naming the rule, instead of failing the first alert.
@@ -159,16 +175,19 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 	if err != nil {
 		return nil, err
 	}
+	connect := connectRotating(conn)
 	h := &handler.Handler{
 		Policy:  c.Policy,
 		Options: revoke.Options{Protected: c.Policy.Protected, Verify: c.VerifyRevocation},
-		Connect: connectRotating(conn),
+		Connect: connect,
 		Log:     log,
+		Sweeps:  handler.Sweeps{Connect: listerOf(connect), MaxTargets: c.MaxTargetsPerSweep},
 	}
 	if c.StateTable != "" {
 		store := state.New(dynamodb.NewFromConfig(awsCfg), c.StateTable)
 		h.Ledger = store
 		h.Options.Suppress, h.Options.SuppressWindow = store, c.SuppressWindow
+		h.Sweeps.Cursors = sweepCursors{store}
 	}
 	return h, nil
 }

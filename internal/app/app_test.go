@@ -94,7 +94,13 @@ type container struct {
 
 func newContainer(t testing.TB, env map[string]string, secretValue func(*graphemu.Server) string) *container {
 	t.Helper()
-	emu := graphemu.NewServer(graphemu.DefaultUsers())
+	return newContainerOn(t, env, secretValue)
+}
+
+// newContainerOn is newContainer with the emulator's options (page size, ...).
+func newContainerOn(t testing.TB, env map[string]string, secretValue func(*graphemu.Server) string, opts ...graphemu.Option) *container {
+	t.Helper()
+	emu := graphemu.NewServer(graphemu.DefaultUsers(), opts...)
 	t.Cleanup(emu.Close)
 	c := &container{emu: emu, secretID: fmt.Sprintf("session-revoker/test-%d", secret.Add(1)), log: &bytes.Buffer{}}
 	value := fmt.Sprintf(`{"tenantId":%q,"clientId":%q,"clientSecret":%q}`, emu.TenantID, emu.ClientID, emu.ClientSecret)

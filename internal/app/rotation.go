@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/session-revoker/session-revoker/internal/revoke"
+	"github.com/session-revoker/session-revoker/internal/state"
+	"github.com/session-revoker/session-revoker/internal/sweep"
 )
 
 // rotating is the Graph client as the handler sees it: when Entra refuses the credential
@@ -57,6 +59,55 @@ func (r *rotating) User(ctx context.Context, user string) (revoke.User, revoke.C
 		return err
 	})
 	return u, call, err
+}
+
+// ListUsers reads a sweep's page through the same rotation as the revoke calls.
+func (r *rotating) ListUsers(ctx context.Context, link string) (sweep.Page, error) {
+	var p sweep.Page
+	err := r.do(ctx, func(g revoke.Graph) error {
+		l, ok := g.(sweep.Lister)
+		if !ok {
+			return &revoke.Error{Kind: revoke.Other, Message: "this Graph client cannot list users"}
+		}
+		var err error
+		p, err = l.ListUsers(ctx, link)
+		return err
+	})
+	return p, err
+}
+
+// listerOf gives sweeps the rotating client, built as for the revoke calls.
+func listerOf(connect revoke.Connect) func(context.Context) (sweep.Lister, error) {
+	return func(ctx context.Context) (sweep.Lister, error) {
+		g, err := connect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l, ok := g.(sweep.Lister)
+		if !ok {
+			return nil, errors.New("the Graph client cannot list users")
+		}
+		return l, nil
+	}
+}
+
+// sweepCursors is the state table as sweeps see it.
+type sweepCursors struct{ store *state.Store }
+
+func (c sweepCursors) ClaimSweep(ctx context.Context, name string, now time.Time, lease time.Duration) (string, error) {
+	next, err := c.store.ClaimSweep(ctx, name, now, lease)
+	if errors.Is(err, state.ErrSweepBusy) {
+		return "", sweep.ErrBusy
+	}
+	return next, err
+}
+
+func (c sweepCursors) SaveSweep(ctx context.Context, name, next string, now time.Time) error {
+	return c.store.SaveSweep(ctx, name, next, now)
+}
+
+func (c sweepCursors) ReleaseSweep(ctx context.Context, name string) error {
+	return c.store.ReleaseSweep(ctx, name)
 }
 
 func (r *rotating) do(ctx context.Context, f func(revoke.Graph) error) error {
