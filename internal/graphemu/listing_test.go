@@ -67,7 +67,9 @@ func TestRiskyUsersPaged(t *testing.T) {
 	srv := newTestServer(t, WithPageSize(2))
 	filter := url.QueryEscape("(riskLevel eq 'high' or riskLevel eq 'medium') and (riskState eq 'atRisk')")
 	got, pages := listAll(t, srv, "/v1.0/identityProtection/riskyUsers?$filter="+filter+"&$top=100")
-	exp := want(func(u User) bool { return (u.RiskLevel == "high" || u.RiskLevel == "medium") && u.RiskState == "atRisk" })
+	exp := want(func(u User) bool {
+		return (u.RiskLevel == "high" || u.RiskLevel == "medium") && u.RiskState == "atRisk"
+	})
 	if !slices.Equal(got, exp) || len(exp) < 2 {
 		t.Errorf("listed %v, want %v", got, exp)
 	}
