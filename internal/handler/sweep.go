@@ -35,7 +35,10 @@ func (h *Handler) sweep(ctx context.Context, log *slog.Logger, rec delivery.Reco
 		log.Error("sweep refused", "error", err.Error())
 		return nil, err
 	}
-	log = log.With("alertId", spec.Name, "sweep", spec.Name)
+	// Target lines carry their page's alert id (name/page-N) themselves; every other line
+	// of the sweep carries its name as the alert id.
+	tlog := log.With("sweep", spec.Name)
+	log = tlog.With("alertId", spec.Name)
 	if h.Sweeps.Connect == nil {
 		err := errors.New("sweeps are not configured in this deployment")
 		log.Error("sweep refused", "error", err.Error())
@@ -61,7 +64,7 @@ func (h *Handler) sweep(ctx context.Context, log *slog.Logger, rec delivery.Reco
 			Continues: rep.Continues, Resumed: rep.Resumed, Busy: rep.Busy},
 	}
 	for _, t := range rep.Targets {
-		audit(log, &t)
+		audit(tlog, &t)
 	}
 	res.Targets, res.Sweep.TargetsOmitted = keep(rep.Targets, maxResultTargets)
 	if rep.Busy {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -92,5 +93,25 @@ func TestSweepNotConfigured(t *testing.T) {
 	_, err = (&Handler{}).Handle(context.Background(), json.RawMessage(`{"sweep":{"name":"x"}}`))
 	if err == nil || !strings.Contains(err.Error(), "exactly one") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Every line names the alert id once: a JSON line with a key twice is read differently by
+// different log tools.
+func TestSweepLogLinesNameTheAlertOnce(t *testing.T) {
+	var buf strings.Builder
+	h := sweepHandler(&okGraph{}, 2, 10)
+	h.Log = slog.New(slog.NewJSONHandler(&buf, nil))
+	if _, err := h.Handle(context.Background(), json.RawMessage(groupSweep)); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("only %d log lines", len(lines))
+	}
+	for _, l := range lines {
+		if n := strings.Count(l, `"alertId":`); n != 1 {
+			t.Errorf("%d alert ids in %s", n, l)
+		}
 	}
 }
