@@ -3,9 +3,11 @@
 // azidentity SDKs talk to unchanged.
 //
 // It speaks the small part of the wire protocol this project uses: OIDC discovery and the
-// client-credentials token endpoint of Entra ID, and Graph's GET /users/{key} and
+// client-credentials token endpoint of Entra ID, Graph's GET /users/{key} and
 // POST /users/{key}/revokeSignInSessions, with Graph's error shapes, headers and addressing
-// quirks (a "$" key fails in the plain segment form, the ('...') form works). Faults
+// quirks (a "$" key fails in the plain segment form, the ('...') form works), and the two
+// listings a sweep pages through, GET /identityProtection/riskyUsers and
+// GET /groups/{id}/transitiveMembers/microsoft.graph.user (listing.go). Faults
 // (throttling, outages, delays, connection resets, denied permissions) can be queued so that
 // retry and error paths are exercised against the real SDK code.
 //
