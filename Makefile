@@ -29,11 +29,26 @@ lint:
 	cfn-lint template.yaml
 
 ## fuzz: each fuzz target for FUZZTIME (CI runs them briefly)
+# Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded"
+# as -fuzztime ends, having found nothing (golang/go#75804, fixed in Go 1.27). Such a run
+# wrote no crasher to testdata/fuzz: it is reported and passed over. Any other failure,
+# or any crasher written, fails.
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./internal/...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$target"; \
-	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg; \
+	    before=$$(ls $$dir/testdata/fuzz/$$target 2>/dev/null | wc -l); \
+	    if out=$$($(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg 2>&1); then \
+	      echo "$$out" | tail -2; continue; \
+	    fi; \
+	    echo "$$out" | tail -25; \
+	    after=$$(ls $$dir/testdata/fuzz/$$target 2>/dev/null | wc -l); \
+	    if [ "$$after" = "$$before" ] && echo "$$out" | tail -5 | grep -qx '    context deadline exceeded'; then \
+	      echo "fuzz $$target: Go's fuzz coordinator race at the -fuzztime deadline (golang/go#75804), no crasher written: not a failure"; \
+	    else \
+	      exit 1; \
+	    fi; \
 	  done; \
 	done
 
