@@ -34,6 +34,9 @@ type Alert struct {
 	// NoUsers says why a format that knows the alert can name no Entra user in it, for
 	// the error that sends the event to an operator.
 	NoUsers string `json:"noUsers,omitempty"`
+	// Listed: the principals come from a Graph listing (a sweep's page), so their ids,
+	// UPNs and user types are Graph's own facts, not an alert's claims. No format sets it.
+	Listed bool `json:"-"`
 }
 
 // Principal is a user as the alert names them. Fields hold what the alert claims; the

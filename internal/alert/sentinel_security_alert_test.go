@@ -33,8 +33,8 @@ func TestSentinelSecurityAlertFixtures(t *testing.T) {
 		{"sentinel-security-alert-other-tenant.json", []Alert{{
 			Format: "sentinel-security-alert", ID: "c7a3e9f1-5b2d-4c8e-9a6f-1e3b5d7c9a02", Title: "Password spray", Severity: "Medium",
 			Principals: []Principal{
-				{UserID: "b9a7e5c3-1d2f-4e6a-8b0c-3f5d7e9a1b24", UserPrincipalName: "AlexW@contoso.onmicrosoft.com", TenantID: "9e3b7c2d-5a1f-4e8b-b6d0-3c7a1f9e5b42"},
-				{UserID: "a1d4c7f2-6e9b-4b3a-8c5d-7f2e1b9a4c68", UserPrincipalName: "LeeG@contoso.onmicrosoft.com", TenantID: "9e3b7c2d-5a1f-4e8b-b6d0-3c7a1f9e5b42"},
+				{UserID: "3c9e7a1f-5d2b-4f8e-a6c4-8b1d3f5e7a90", UserPrincipalName: "AlexW@fabrikam.onmicrosoft.com", TenantID: "9e3b7c2d-5a1f-4e8b-b6d0-3c7a1f9e5b42"},
+				{UserID: "6e2a8c4f-1b7d-4e9a-b3c5-7d9f1a3e5b28", UserPrincipalName: "LeeG@fabrikam.onmicrosoft.com", TenantID: "9e3b7c2d-5a1f-4e8b-b6d0-3c7a1f9e5b42"},
 			},
 		}}},
 	}

@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,6 +48,13 @@ type Config struct {
 	// MaxTargetsPerSweep (MAX_TARGETS_PER_SWEEP) bounds a scheduled sweep that is not
 	// approved; 0 means no bound.
 	MaxTargetsPerSweep int
+	// MaxRevokesPerDelivery (MAX_REVOKES_PER_DELIVERY), MaxRevokesPerWindow
+	// (MAX_REVOKES_PER_WINDOW) and RevokeWindow (REVOKE_WINDOW_MINUTES) bound what alerts
+	// revoke on their own: per invocation, and across invocations in a rolling window
+	// (the circuit breaker, in the state table). 0 turns a bound off.
+	MaxRevokesPerDelivery int
+	MaxRevokesPerWindow   int
+	RevokeWindow          time.Duration
 	// Auth (GRAPH_AUTH) is how the app proves itself to Entra: AuthSecretsManager (the
 	// default: a client secret or certificate in GRAPH_SECRET_ID) or AuthFederated (no
 	// secret: the function's AWS identity, from STS GetWebIdentityToken).
@@ -68,6 +76,18 @@ const DefaultMaxTargetsPerAlert = 10
 // more than a day's risky users or an offboarding group usually hold, far fewer than a
 // tenant, so a wrong group id stops before it signs out the company.
 const DefaultMaxTargetsPerSweep = 200
+
+// DefaultMaxRevokesPerDelivery: a list of alerts, an SQS batch or a Pipes array is one
+// delivery; a real one names a handful of users, and a delivery of 25 revokes is already
+// a storm an operator must see.
+const DefaultMaxRevokesPerDelivery = 25
+
+// DefaultMaxRevokesPerWindow in DefaultRevokeWindow is the circuit breaker: more revokes
+// than a bad day of account takeovers, far fewer than a misfiring rule signs out.
+const (
+	DefaultMaxRevokesPerWindow = 50
+	DefaultRevokeWindow        = 10 * time.Minute
+)
 
 // ConfigFromEnv reads Config; a bad value is an error naming the variable.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
@@ -101,14 +121,29 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.SuppressWindow = time.Duration(n) * time.Minute
 	}
-	c.MaxTargetsPerSweep = DefaultMaxTargetsPerSweep
-	if v := strings.TrimSpace(getenv("MAX_TARGETS_PER_SWEEP")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return Config{}, fmt.Errorf("MAX_TARGETS_PER_SWEEP=%q: expected a whole number (0 for no limit)", v)
+	for _, n := range []struct {
+		name string
+		into *int
+		def  int
+	}{
+		{"MAX_TARGETS_PER_SWEEP", &c.MaxTargetsPerSweep, DefaultMaxTargetsPerSweep},
+		{"MAX_REVOKES_PER_DELIVERY", &c.MaxRevokesPerDelivery, DefaultMaxRevokesPerDelivery},
+		{"MAX_REVOKES_PER_WINDOW", &c.MaxRevokesPerWindow, DefaultMaxRevokesPerWindow},
+	} {
+		v, err := wholeNumber(getenv, n.name, n.def)
+		if err != nil {
+			return Config{}, err
 		}
-		c.MaxTargetsPerSweep = n
+		*n.into = v
 	}
+	minutes, err := wholeNumber(getenv, "REVOKE_WINDOW_MINUTES", int(DefaultRevokeWindow/time.Minute))
+	if err != nil {
+		return Config{}, err
+	}
+	if minutes == 0 && c.MaxRevokesPerWindow > 0 {
+		return Config{}, errors.New("REVOKE_WINDOW_MINUTES=0 with MAX_REVOKES_PER_WINDOW set: the circuit breaker needs a window of at least a minute (set MAX_REVOKES_PER_WINDOW=0 to turn it off)")
+	}
+	c.RevokeWindow = time.Duration(minutes) * time.Minute
 	// Operators' alert formats (alert/custom.go) are compiled now: a bad rule stops the
 	// cold start, naming the rule, instead of failing the first alert.
 	if _, err := alert.LoadMappings(getenv("ALERT_MAPPINGS")); err != nil {
@@ -118,6 +153,19 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// wholeNumber reads a non-negative whole number, def when unset.
+func wholeNumber(getenv func(string) string, name string, def int) (int, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s=%q: expected a whole number (0 for no limit)", name, v)
+	}
+	return n, nil
 }
 
 // readPolicy reads the guardrails. A protected-account list that cannot be parsed is an
@@ -142,7 +190,7 @@ func readPolicy(getenv func(string) string, p *policy.Settings) error {
 		return fmt.Errorf("PROTECTED_USERS: %w: the function revokes nobody until it is fixed", err)
 	}
 	p.Protected = protected
-	p.TenantID = strings.ToLower(strings.TrimSpace(getenv("TENANT_ID")))
+	p.TenantID = policy.NormalTenant(getenv("TENANT_ID"))
 	if p.TenantID != "" && !identity.IsObjectID(p.TenantID) {
 		return fmt.Errorf("TENANT_ID=%q: expected the tenant's GUID", p.TenantID)
 	}
@@ -177,17 +225,24 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 	}
 	connect := connectRotating(conn)
 	h := &handler.Handler{
-		Policy:  c.Policy,
-		Options: revoke.Options{Protected: c.Policy.Protected, Verify: c.VerifyRevocation},
+		Policy: c.Policy,
+		// One guard per container: the protected accounts are resolved through Graph on
+		// first use and every ten minutes, not per invocation.
+		Options: revoke.Options{Guard: &revoke.Guard{List: c.Policy.Protected}, Verify: c.VerifyRevocation},
 		Connect: connect,
 		Log:     log,
 		Sweeps:  handler.Sweeps{Connect: listerOf(connect), MaxTargets: c.MaxTargetsPerSweep},
+		Limits:  &revoke.Limits{PerDelivery: c.MaxRevokesPerDelivery, PerWindow: c.MaxRevokesPerWindow, Window: c.RevokeWindow, Log: log},
 	}
 	if c.StateTable != "" {
 		store := state.New(dynamodb.NewFromConfig(awsCfg), c.StateTable)
 		h.Ledger = store
 		h.Options.Suppress, h.Options.SuppressWindow = store, c.SuppressWindow
 		h.Sweeps.Cursors = sweepCursors{store}
+		if c.MaxRevokesPerWindow > 0 {
+			w := breakerWindow{store: store, window: c.RevokeWindow}
+			h.Limits.Store, h.Breaker = w, w
+		}
 	}
 	return h, nil
 }

@@ -211,7 +211,8 @@ func TestFixtures(t *testing.T) {
 		{"entra-risk-detection.json", []string{"AlexW@contoso.onmicrosoft.com revoked"}, 1, ""},
 		{"entra-risky-user.json", []string{"LeeG@contoso.onmicrosoft.com revoked"}, 1, ""},
 		{"direct-user-id.json", []string{"PattiF@contoso.onmicrosoft.com revoked"}, 1, ""},
-		{"direct-input-object.json", []string{"4d2c6f3a-8b1e-4f6a-9c3d-2e7b5a1f0c91 would-revoke"}, 0, ""},
+		// Named by object id only: Graph's answer names the user (the dry run asked too).
+		{"direct-input-object.json", []string{"AdeleV@contoso.onmicrosoft.com would-revoke"}, 0, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -256,7 +257,7 @@ func TestMixedUsers(t *testing.T) {
 		t.Fatalf("want an invocation error naming the unaddressable user, got %v", err)
 	}
 	want := map[string]string{
-		"5f0e7c2a-9b3d-4e1f-8a6c-2d4b7e9f1a53":              "revoked", // id only: looked up, then revoked
+		"DiegoS@contoso.onmicrosoft.com":                    "revoked", // named by id only: Graph named him
 		"$svc-sync@contoso.onmicrosoft.com":                 "revoked",
 		"shane.o'brien@contoso.onmicrosoft.com":             "revoked",
 		"pradeep_fabrikam.com#EXT#@contoso.onmicrosoft.com": "skipped",
@@ -272,9 +273,9 @@ func TestMixedUsers(t *testing.T) {
 		if l.Msg != "target" {
 			continue
 		}
-		key := l.UserID
+		key := l.UserPrincipalName
 		if key == "" {
-			key = l.UserPrincipalName
+			key = l.UserID
 		}
 		if key == "" {
 			key = l.Identifier
@@ -309,9 +310,10 @@ func TestGuestByObjectIDIsNeverClaimedRevoked(t *testing.T) {
 	}
 }
 
+// TestDryRun: a dry run asks Graph what the live run would ask (so its answer is the live
+// decision) and sends no revoke.
 func TestDryRun(t *testing.T) {
-	// A dry run needs no credentials at all: the secret does not even exist.
-	ct := newContainer(t, map[string]string{"DRY_RUN": "true"}, func(*graphemu.Server) string { return "" })
+	ct := newContainer(t, map[string]string{"DRY_RUN": "true", "PROTECTED_USERS": "breakglass01@contoso.onmicrosoft.com"}, nil)
 	res, err := ct.result(t, fixture(t, "graph-security-alerts-list.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -319,8 +321,13 @@ func TestDryRun(t *testing.T) {
 	if got := strings.Join(statuses(res), "|"); got != `MeganB@contoso.onmicrosoft.com would-revoke|NT AUTHORITY\SYSTEM skipped` || !res.DryRun {
 		t.Errorf("got %s (dryRun %v)", got, res.DryRun)
 	}
-	if n := len(ct.emu.Requests()); n != 0 {
-		t.Errorf("a dry run sent %d requests", n)
+	// A protected account and a guest named by object id: skipped in the dry run, as live.
+	res, err = ct.result(t, []byte(`{"users": ["0f6d3b9e-2a4c-4e8b-9d1f-5c7a3e6b8d42", "e5b2a8d4-9c1f-4a3e-b7d6-0c8f5e2a9b16", "AlexW@contoso.onmicrosoft.com"]}`))
+	if got := strings.Join(statuses(res), "|"); err != nil || got != "breakglass01@contoso.onmicrosoft.com skipped|pradeep_fabrikam.com#EXT#@contoso.onmicrosoft.com skipped|AlexW@contoso.onmicrosoft.com would-revoke" {
+		t.Errorf("dry run on facts: %s %v", got, err)
+	}
+	if r := revokes(ct.emu); len(r) != 0 {
+		t.Errorf("a dry run sent revokes: %v", r)
 	}
 }
 
@@ -456,12 +463,12 @@ func TestProtectedAccounts(t *testing.T) {
 		}
 	}
 
-	// The list names object ids and the alert gives UPNs: if Graph cannot say whose UPN
-	// it is, the guardrail cannot be evaluated, and nobody is revoked.
+	// Graph cannot resolve the protected list (no User.Read.All): the guardrail cannot be
+	// evaluated, and nobody is revoked.
 	ct = newContainer(t, env, nil)
 	ct.emu.Inject(graphemu.Fault{Match: graphemu.MatchGetUser, Status: 403, Times: -1})
 	_, err = ct.invoke(t, payload)
-	if err == nil || !strings.Contains(err.Error(), "protected-account list could not be checked") {
+	if err == nil || !strings.Contains(err.Error(), "protected accounts could not be resolved") || !strings.Contains(err.Error(), "User.Read.All") {
 		t.Errorf("want fail closed, got %v", err)
 	}
 	if r := revokes(ct.emu); len(r) != 0 {
@@ -476,8 +483,8 @@ func TestBlastRadius(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "needs-approval") || !strings.Contains(err.Error(), "MAX_TARGETS_PER_ALERT=2") {
 		t.Fatalf("want needs-approval, got %v %s", err, out)
 	}
-	if len(ct.emu.Requests()) != 0 {
-		t.Errorf("Graph called for an alert over the limit: %+v", ct.emu.Requests())
+	if r := revokes(ct.emu); len(r) != 0 {
+		t.Errorf("revoked for an alert over the limit: %v", r)
 	}
 	// The operator's approval, like -Confirm.
 	res, err := ct.result(t, []byte(`{"users": `+users+`, "approved": true}`))

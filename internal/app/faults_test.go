@@ -14,8 +14,9 @@ import (
 )
 
 // TestFaults injects each fault the function must survive into the emulator and runs a
-// two-user alert through the handler: the faulted user's outcome and attempt count, and
-// that the other user is handled whatever happens. The README's fault table is this test.
+// two-user alert through the handler: the faulted user's outcome and attempt count (the
+// lookup that resolves the UPN to its object id is the first), and that the other user is
+// handled whatever happens. The README's fault table is this test.
 func TestFaults(t *testing.T) {
 	const victim, bystander = "AlexW@contoso.onmicrosoft.com", "MeganB@contoso.onmicrosoft.com"
 	cases := []struct {
@@ -30,40 +31,40 @@ func TestFaults(t *testing.T) {
 	}{
 		{name: "429 Retry-After: 1", fault: func() graphemu.Fault {
 			return graphemu.Fault{Match: graphemu.MatchRevoke, UserKey: victim, Status: 429, RetryAfter: "1"}
-		}, status: outcome.Revoked, attempts: 2, minWait: time.Second, maxWait: 1800 * time.Millisecond},
+		}, status: outcome.Revoked, attempts: 3, minWait: time.Second, maxWait: 1800 * time.Millisecond},
 		{name: "429 Retry-After: 0.5 (the SDK would wait 0)", fault: func() graphemu.Fault {
 			return graphemu.Fault{Match: graphemu.MatchRevoke, UserKey: victim, Status: 429, RetryAfter: "0.5"}
-		}, status: outcome.Revoked, attempts: 2, minWait: 500 * time.Millisecond, maxWait: 900 * time.Millisecond},
+		}, status: outcome.Revoked, attempts: 3, minWait: 500 * time.Millisecond, maxWait: 900 * time.Millisecond},
 		{name: "429 Retry-After: HTTP date", fault: func() graphemu.Fault {
 			return graphemu.Fault{Match: graphemu.MatchRevoke, UserKey: victim, Status: 429, RetryAfter: time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)}
-		}, status: outcome.Revoked, attempts: 2, minWait: 900 * time.Millisecond, maxWait: 2500 * time.Millisecond},
+		}, status: outcome.Revoked, attempts: 3, minWait: 900 * time.Millisecond, maxWait: 2500 * time.Millisecond},
 		{name: "429 twice, no Retry-After: backoff", fault: func() graphemu.Fault {
 			return graphemu.Fault{Match: graphemu.MatchRevoke, UserKey: victim, Status: 429, Times: 2}
-		}, status: outcome.Revoked, attempts: 3},
+		}, status: outcome.Revoked, attempts: 4},
 		{name: "503 twice", fault: func() graphemu.Fault {
 			return graphemu.Fault{Match: graphemu.MatchRevoke, UserKey: victim, Status: 503, Times: 2}
-		}, status: outcome.Revoked, attempts: 3},
+		}, status: outcome.Revoked, attempts: 4},
 		{name: "504", fault: func() graphemu.Fault {
 			return graphemu.Fault{Match: graphemu.MatchRevoke, UserKey: victim, Status: 504}
-		}, status: outcome.Revoked, attempts: 2},
+		}, status: outcome.Revoked, attempts: 3},
 		{name: "connection reset", fault: func() graphemu.Fault {
 			return graphemu.Fault{Match: graphemu.MatchRevoke, UserKey: victim, Reset: true}
-		}, status: outcome.Revoked, attempts: 2},
+		}, status: outcome.Revoked, attempts: 3},
 		{name: "no response (per-call timeout)", fault: func() graphemu.Fault {
 			return graphemu.Fault{Match: graphemu.MatchRevoke, UserKey: victim, Delay: 20 * time.Second}
-		}, status: outcome.Revoked, attempts: 2},
+		}, status: outcome.Revoked, attempts: 3},
 		{name: "503 on every attempt", fault: func() graphemu.Fault {
 			return graphemu.Fault{Match: graphemu.MatchRevoke, UserKey: victim, Status: 503, Times: -1}
-		}, status: outcome.Failed, attempts: 4},
+		}, status: outcome.Failed, attempts: 5},
 		{name: "429 Retry-After past the deadline", fault: func() graphemu.Fault {
 			return graphemu.Fault{Match: graphemu.MatchRevoke, UserKey: victim, Status: 429, RetryAfter: "30"}
-		}, deadline: 8 * time.Second, status: outcome.Deferred, attempts: 1},
+		}, deadline: 8 * time.Second, status: outcome.Deferred, attempts: 2},
 		{name: "403 Authorization_RequestDenied", fault: func() graphemu.Fault {
 			return graphemu.Fault{Match: graphemu.MatchRevoke, UserKey: victim, Status: 403}
-		}, status: outcome.Failed, attempts: 1},
+		}, status: outcome.Failed, attempts: 2},
 		{name: "token endpoint 503 twice", fault: func() graphemu.Fault {
 			return graphemu.Fault{Match: graphemu.MatchToken, Status: 503, Times: 2}
-		}, status: outcome.Revoked, attempts: 1, tokens: 1},
+		}, status: outcome.Revoked, attempts: 2, tokens: 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -91,6 +91,29 @@ func listerOf(connect revoke.Connect) func(context.Context) (sweep.Lister, error
 	}
 }
 
+// breakerWindow is the state table as the circuit breaker sees it.
+type breakerWindow struct {
+	store  *state.Store
+	window time.Duration
+}
+
+func (b breakerWindow) ReadWindow(ctx context.Context, now time.Time, window time.Duration) (time.Time, int, int, error) {
+	s, err := b.store.ReadBreaker(ctx, now, window)
+	return s.TrippedUntil, s.Count(), s.Carried(), err
+}
+
+func (b breakerWindow) CountRevoke(ctx context.Context, now time.Time, window time.Duration, below int, approved bool) (bool, error) {
+	return b.store.CountRevoke(ctx, now, window, below, approved)
+}
+
+func (b breakerWindow) TripBreaker(ctx context.Context, until time.Time) error {
+	return b.store.TripBreaker(ctx, until)
+}
+
+func (b breakerWindow) ResetBreaker(ctx context.Context) error {
+	return b.store.ResetBreaker(ctx, time.Now(), b.window)
+}
+
 // sweepCursors is the state table as sweeps see it.
 type sweepCursors struct{ store *state.Store }
 
@@ -128,12 +151,30 @@ func (r *rotating) do(ctx context.Context, f func(revoke.Graph) error) error {
 	return f(fresh)
 }
 
+// refreshTime is what a refresh may take: the caching library sleeps up to 5 s before it
+// reads, and the call retried after it needs time of its own before the deadline margin.
+const refreshTime = 10 * time.Second
+
 func (r *rotating) refresh(ctx context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if time.Since(r.lastRefresh) < refreshEvery {
 		return // refreshed a moment ago, maybe by another worker: connect sees the result
 	}
-	r.conn.store.Refresh(ctx)
-	r.lastRefresh = time.Now()
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < refreshTime {
+		// Too late in the invocation: the refused credential fails this call, and
+		// Lambda's retry, with a fresh deadline, refreshes.
+		return
+	}
+	// The library ignores ctx; waiting for it in a goroutine keeps the deadline ours.
+	done := make(chan struct{})
+	go func() {
+		r.conn.store.Refresh(context.WithoutCancel(ctx))
+		close(done)
+	}()
+	select {
+	case <-done:
+		r.lastRefresh = time.Now()
+	case <-ctx.Done():
+	}
 }

@@ -36,6 +36,41 @@ func (k Kind) String() string {
 	return "single"
 }
 
+// Channel is how a record reached the function. It, not anything the record says about
+// itself, decides what a record may ask for: an operator's approval or a sweep is honoured
+// only on a channel that IAM reserves to operators and the scheduler.
+type Channel uint8
+
+const (
+	// Direct: a bare document in a synchronous or asynchronous invocation that no
+	// EventBridge rule wrapped, which is how an operator (aws lambda invoke, a Step
+	// Functions task) and EventBridge Scheduler invoke the function: lambda:InvokeFunction
+	// is granted to nobody else. (A rule with an input transformer would look the same;
+	// the deployment tests check that no rule targeting the function has one.)
+	Direct Channel = iota
+	// Bus: an EventBridge event, whoever put it on the bus.
+	Bus
+	// Queue: an SQS record, whoever could send to the queue.
+	Queue
+	// Pipe: an EventBridge Pipes item.
+	Pipe
+)
+
+func (c Channel) String() string {
+	switch c {
+	case Bus:
+		return "eventbridge"
+	case Queue:
+		return "sqs"
+	case Pipe:
+		return "pipes"
+	}
+	return "direct"
+}
+
+// Trusted reports whether the channel may carry an operator's approval and sweeps.
+func (c Channel) Trusted() bool { return c == Direct }
+
 // Envelope is the metadata of an EventBridge event around a detail.
 type Envelope struct {
 	ID         string `json:"id"`
@@ -56,6 +91,8 @@ type Record struct {
 	Top       Object   // Body's top level
 	// Err is set when this record could not be taken apart; the others still can be.
 	Err error
+	// Channel is how it arrived.
+	Channel Channel
 }
 
 // Batch is everything one invocation carries.
@@ -94,7 +131,11 @@ func Unwrap(payload []byte) (Batch, error) {
 			return b, nil
 		}
 	}
-	return Batch{Kind: Single, Records: []Record{document("", payload, top, detail)}}, nil
+	rec := document("", payload, top, detail)
+	if rec.Envelope.Source != "" {
+		rec.Channel = Bus
+	}
+	return Batch{Kind: Single, Records: []Record{rec}}, nil
 }
 
 // document turns one valid JSON object into a record, lifting an EventBridge envelope
@@ -130,7 +171,9 @@ func unwrapSQS(records []byte) (Batch, bool) {
 	}
 	b := Batch{Kind: SQS, Records: make([]Record, 0, len(items))}
 	for i, raw := range items {
-		b.Records = append(b.Records, message(i, raw))
+		rec := message(i, raw)
+		rec.Channel = Queue
+		b.Records = append(b.Records, rec)
 	}
 	return b, true
 }
@@ -147,7 +190,9 @@ func unwrapPipes(payload []byte) (Batch, error) {
 	}
 	b := Batch{Kind: Pipes, Records: make([]Record, 0, len(items))}
 	for i, raw := range items {
-		b.Records = append(b.Records, message(i, raw))
+		rec := message(i, raw)
+		rec.Channel = Pipe
+		b.Records = append(b.Records, rec)
 	}
 	return b, nil
 }

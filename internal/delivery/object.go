@@ -34,16 +34,17 @@ func ObjectAt(b []byte, i int) (Object, int) {
 	if i >= len(b) || b[i] != '{' {
 		return nil, i
 	}
-	o := make(Object, 0, 8)
+	var m fields
+	m.o = make(Object, 0, 8)
 	i++
 	for {
 		i = skipSpace(b, i)
 		if i >= len(b) {
-			return o, i
+			return m.o, i
 		}
 		switch b[i] {
 		case '}':
-			return o, i + 1
+			return m.o, i + 1
 		case ',':
 			i++
 			continue
@@ -52,26 +53,59 @@ func ObjectAt(b []byte, i int) (Object, int) {
 		key := b[i:end]
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return o, ValueEnd(b, i)
+			return m.o, ValueEnd(b, i)
 		}
 		i = skipSpace(b, i+1)
 		end = ValueEnd(b, i)
-		o = o.add(key, b[i:end])
+		m.add(key, b[i:end])
 		i = end
 	}
 }
 
-// add adds a member. A key spelled with escapes (\u0040odata.type) is still that key: it
-// is stored spelled plainly, so Get compares bytes only. Rare, so the copy is too.
-func (o Object) add(key, value []byte) Object {
-	if bytes.IndexByte(key, '\\') >= 0 {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false) // '<', '>' and '&' stay as they are, as Get's key does
-		_ = enc.Encode(Unquote(key))
-		key = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+// fields collects an object's members as they are scanned. A repeated key keeps its last
+// value, as encoding/json does.
+type fields struct {
+	o    Object
+	seen map[string]int // past manyKeys members: key -> index, so a repeat is found in O(1)
+}
+
+func (m *fields) add(key, value []byte) {
+	key = plainKey(key)
+	if m.seen == nil {
+		if len(m.o) < manyKeys {
+			m.o = m.o.set(key, value)
+			return
+		}
+		m.seen = make(map[string]int, 2*len(m.o))
+		for j, f := range m.o {
+			m.seen[string(f.Key)] = j
+		}
 	}
-	return o.set(key, value)
+	if j, ok := m.seen[string(key)]; ok {
+		m.o[j].Value = value
+		return
+	}
+	m.seen[string(key)] = len(m.o)
+	m.o = append(m.o, Field{Key: key, Value: value})
+}
+
+// manyKeys is where finding a repeated key by scanning the fields gives way to a map: a
+// crafted object of a hundred thousand keys must scan in linear time, a real one (a few
+// dozen keys) without allocating a map.
+const manyKeys = 32
+
+// plainKey spells a quoted key without escapes. A key spelled with escapes
+// (\u0040odata.type) is still that key: it is stored spelled plainly, so Get compares
+// bytes only. Rare, so the copy is too.
+func plainKey(key []byte) []byte {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return key
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // '<', '>' and '&' stay as they are, as Get's key does
+	_ = enc.Encode(Unquote(key))
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 func skipSpace(b []byte, i int) int {

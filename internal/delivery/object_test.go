@@ -2,10 +2,13 @@ package delivery
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -66,4 +69,32 @@ func BenchmarkValueEnd(b *testing.B) {
 	for b.Loop() {
 		ValueEnd(p, start)
 	}
+}
+
+// TestManyKeysAgreeWithEncodingJSON: past the point where repeats are found through a
+// map, an object still reads as encoding/json reads it: the last value of a repeated key,
+// escaped spellings the same key, members in first-seen order.
+func TestManyKeysAgreeWithEncodingJSON(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString(`{"detail": {"x": 1}`)
+	for i := 0; i < 3*manyKeys; i++ {
+		fmt.Fprintf(&sb, `, "k%d": %d`, i%(manyKeys+7), i)
+	}
+	sb.WriteString(`, "k\u0031": "escaped", "detail": {"y": 2}}`)
+	b := []byte(sb.String())
+	var want map[string]json.RawMessage
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []Object{TopLevel(b), func() Object { o, _, _ := ValidObject(b); return o }()} {
+		if len(o) != len(want) {
+			t.Fatalf("%d members, encoding/json has %d", len(o), len(want))
+		}
+		for k, v := range want {
+			if got := o.Get(k); string(got) != string(v) {
+				t.Errorf("%s = %s, encoding/json says %s", k, got, v)
+			}
+		}
+	}
+	checkValidObject(t, b, true)
 }

@@ -138,15 +138,20 @@ func netMessage(err error) string {
 
 // RetryAfter reads a Retry-After value: seconds, possibly fractional ("0.5", which the
 // SDK's own handler truncates to zero), or an HTTP date. Unreadable or past values give 0,
-// which means "use backoff".
+// which means "use backoff"; values beyond a day are a day.
 func RetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 || secs > 24*3600 {
+		switch {
+		case secs <= 0 || secs != secs:
 			return 0
+		case secs > 24*3600:
+			// Longer than anything worth waiting for, but still a demand to wait: the
+			// caller defers instead of retrying at once.
+			return 24 * time.Hour
 		}
 		return time.Duration(secs * float64(time.Second))
 	}

@@ -82,8 +82,9 @@ func TestExtractFixtures(t *testing.T) {
 // the contoso tenant would deploy.
 func TestNegativeFixtures(t *testing.T) {
 	s := policy.Settings{TenantID: "2f6c1a9e-4b7d-4c3e-8a15-6d9e0b7f3c21"}
+	// (sentinel-security-alert-other-tenant.json is not here: whether a user is another
+	// tenant's is Graph's answer, not the alert's; internal/app shows it ends not-found.)
 	for _, name := range []string{
-		"sentinel-security-alert-other-tenant.json",
 		"sentinel-security-alert-system-only.json",
 		"ocsf-detection-finding-attacker-only.json",
 		"guardduty.json",

@@ -38,6 +38,14 @@ type Handler struct {
 	Ledger Ledger
 	// Sweeps runs scheduled sweeps ({"sweep": {...}}); its zero value refuses them.
 	Sweeps Sweeps
+	// Limits bound what alerts revoke on their own per delivery and per rolling window
+	// (the circuit breaker); nil: only MAX_TARGETS_PER_ALERT.
+	Limits *revoke.Limits
+	// Breaker resets the circuit breaker on an operator's {"breaker": "reset"}; nil
+	// without a state table.
+	Breaker interface {
+		ResetBreaker(ctx context.Context) error
+	}
 }
 
 // Ledger remembers deliveries across invocations (the state table).
@@ -74,8 +82,11 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 		log.Error("payload refused", "error", err.Error(), "bytes", len(payload))
 		return nil, err
 	}
+	// One budget for everything the delivery carries: a batch of alerts each under
+	// MAX_TARGETS_PER_ALERT still stops at MAX_REVOKES_PER_DELIVERY.
+	budget := h.Limits.ForDelivery()
 	if batch.Kind == delivery.Single {
-		res, err := h.respond(ctx, log, batch.Records[0])
+		res, err := h.respond(ctx, log, batch.Records[0], budget)
 		if res == nil {
 			return nil, err
 		}
@@ -84,7 +95,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 	var failed BatchResponse
 	for i, rec := range batch.Records {
 		rlog := log.With("messageId", rec.MessageID)
-		if _, err := h.respond(ctx, rlog, rec); err != nil {
+		if _, err := h.respond(ctx, rlog, rec, budget); err != nil {
 			if rec.MessageID == "" {
 				// Without an identifier the source cannot retry just this record, so the
 				// whole batch must fail rather than lose it.
@@ -100,11 +111,20 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 	return failed, nil
 }
 
-// Respond runs one record through the pipeline. It is Handle for one document, for the
+// respond runs one record through the pipeline. It is Handle for one document, for the
 // local tools.
-func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Record) (*outcome.Result, error) {
-	if rec.Err == nil && sweep.Is(rec.Top) {
-		return h.sweep(ctx, log, rec)
+func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Record, budget *revoke.DeliveryBudget) (*outcome.Result, error) {
+	if rec.Err == nil {
+		switch {
+		case sweep.Is(rec.Top):
+			if err := trusted(rec, "a sweep"); err != nil {
+				log.Error("sweep refused", "error", err.Error(), "channel", rec.Channel.String())
+				return nil, err
+			}
+			return h.sweep(ctx, log, rec)
+		case isBreakerRequest(rec.Top):
+			return h.resetBreaker(ctx, log, rec)
+		}
 	}
 	alerts, err := alert.Recognise(rec)
 	if err == nil && len(alerts) == 0 {
@@ -114,15 +134,28 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 		log.Error("alert not recognised", "error", err.Error(), "source", rec.Envelope.Source, "detailType", rec.Envelope.DetailType, "eventId", rec.Envelope.ID)
 		return nil, err
 	}
-	res := &outcome.Result{Alerts: make([]outcome.AlertRef, len(alerts)), DryRun: h.Policy.DryRun}
-	var nameless []string
 	for i := range alerts {
 		if alerts[i].ID == "" {
 			// A direct invocation carries no id of its own: the Lambda request id names it
 			// in the audit trail and in any retry.
 			alerts[i].ID = requestID(ctx)
 		}
-		a := alerts[i]
+		if !alerts[i].Approved {
+			continue
+		}
+		// An approval is an operator's: only a channel that IAM reserves to operators may
+		// carry one. Anywhere else it is refused, never quietly dropped: the sender must
+		// learn that the request did not run as asked.
+		if err := trusted(rec, "an approval (\"approved\": true)"); err != nil {
+			log.Error("approval refused", "alertId", alerts[i].ID, "channel", rec.Channel.String(), "error", err.Error())
+			return nil, err
+		}
+		log.Warn("approval accepted", "alertId", alerts[i].ID, "format", alerts[i].Format, "channel", rec.Channel.String(),
+			"users", len(alerts[i].Principals), "reason", alerts[i].Reason)
+	}
+	res := &outcome.Result{Alerts: make([]outcome.AlertRef, len(alerts)), DryRun: h.Policy.DryRun}
+	var nameless []string
+	for i, a := range alerts {
 		res.Alerts[i] = outcome.AlertRef{Format: a.Format, ID: a.ID, Title: a.Title, Severity: a.Severity}
 		res.DryRun = res.DryRun || a.DryRun
 		if len(a.Principals) == 0 {
@@ -154,7 +187,13 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 		}
 	}
 	decisions := policy.Decide(alerts, h.Policy)
-	res.Targets = revoke.Run(ctx, decisions, h.Connect, h.Options)
+	debugDecisions(log, decisions)
+	opt := h.Options
+	opt.Policy, opt.Log = h.Policy, log
+	if budget != nil {
+		opt.Budget = budget
+	}
+	res.Targets = revoke.Run(ctx, decisions, h.Connect, opt)
 	res.Summary = outcome.Summarise(res.Targets)
 	for _, t := range res.Targets {
 		audit(log, &t)
@@ -163,7 +202,7 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 	// CloudWatch query on one alert id finds every line of the invocation.
 	alog := log.With("alertId", alerts[0].ID)
 	alog.Info("alert done", "alerts", alertIDs(alerts), "dryRun", res.DryRun, "summary", res.Summary)
-	emitMetrics(alog, res)
+	emitMetrics(alog, tallyOf(res.Targets))
 	err = unhandled(res, nameless)
 	if h.Ledger != nil {
 		h.settle(ctx, alog, key, res, err == nil)
@@ -173,6 +212,36 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 		return res, err
 	}
 	return res, nil
+}
+
+// trusted refuses what only an operator may ask for when it came any other way than a
+// direct invocation: the alert bus and the queues are written by every integration, so
+// what arrives there is a claim, not an instruction.
+func trusted(rec delivery.Record, what string) error {
+	if rec.Channel.Trusted() {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is accepted only on a direct invocation (aws lambda invoke, a Step Functions task, EventBridge Scheduler), which IAM reserves to operators; this came through %s, which any integration can write to: nothing was run", ErrRefused, what, rec.Channel)
+}
+
+// ErrRefused wraps every request refused for the channel it came through.
+var ErrRefused = errors.New("request refused")
+
+// debugDecisions writes each decision taken on the alert's own claims, before Graph is
+// asked: who, and why not, for DEBUG (the cmdlet's -Debug). Never a payload.
+func debugDecisions(log *slog.Logger, ds []policy.Decision) {
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	for i := range ds {
+		d := &ds[i]
+		verdict, reason := "candidate", "asking Graph about the identifier to be sent"
+		if !d.Revoke {
+			verdict, reason = string(d.Status), d.Reason
+		}
+		log.Debug("decision", "alertId", d.AlertID, "format", d.Format, "userId", d.UserID, "userPrincipalName", d.UserPrincipalName,
+			"identifier", d.Identifier, "verdict", verdict, "reason", reason, "dryRun", d.DryRun, "approved", d.Approved)
+	}
 }
 
 // settle stores a handled delivery's result, or gives an unhandled one back so Lambda's
@@ -192,17 +261,20 @@ func (h *Handler) settle(ctx context.Context, log *slog.Logger, key string, res 
 	}
 }
 
-// deliveryKey names a delivery across redeliveries: the EventBridge event id, else the
-// SQS message id. A direct invocation has neither; the ids in its body are the caller's
-// (two requests may share an alertId and name different users), so it is keyed by the
-// Lambda request id, which Lambda keeps across its async retries, and by a digest of the
-// body, so that only the very same request is ever replayed.
+// deliveryKey names a delivery across redeliveries by what the channel itself assigned,
+// never by an id inside the body: an SQS or Pipes record by its messageId (SQS assigns
+// it; an EventBridge-shaped body on a queue carries whatever "id" its writer chose), an
+// EventBridge event by its id (EventBridge assigns it). A direct invocation has neither;
+// the ids in its body are the caller's (two requests may share an alertId and name
+// different users), so it is keyed by the Lambda request id, which Lambda keeps across
+// its async retries, and by a digest of the body, so that only the very same request is
+// ever replayed.
 func deliveryKey(ctx context.Context, rec delivery.Record) string {
 	switch {
-	case rec.Envelope.ID != "":
-		return "event#" + rec.Envelope.ID
 	case rec.MessageID != "":
 		return "message#" + rec.MessageID
+	case rec.Channel == delivery.Bus && rec.Envelope.ID != "":
+		return "event#" + rec.Envelope.ID
 	}
 	sum := sha256.Sum256(rec.Body)
 	return "request#" + requestID(ctx) + "#" + hex.EncodeToString(sum[:16])
@@ -225,6 +297,9 @@ func (h *Handler) notes() []string {
 	}
 	if h.Options.Suppress == nil || h.Options.SuppressWindow <= 0 {
 		n = append(n, "suppression off: a user revoked minutes ago is revoked again")
+	}
+	if h.Limits != nil && h.Limits.PerWindow > 0 && h.Limits.Store == nil {
+		n = append(n, "circuit breaker per invocation only: no STATE_TABLE to count revokes across invocations")
 	}
 	return n
 }

@@ -2,13 +2,17 @@ package handler
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/session-revoker/session-revoker/internal/identity"
 	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/revoke"
 )
@@ -45,8 +49,19 @@ func (g *okGraph) RevokeSignInSessions(_ context.Context, user string) (revoke.C
 	return revoke.Call{RequestID: "r-" + user}, nil
 }
 
+// User answers for anyone: a member whose object id is derived from the name, so that a
+// UPN and its object id name the same user, as in Entra.
 func (g *okGraph) User(_ context.Context, user string) (revoke.User, revoke.Call, error) {
-	return revoke.User{ID: user, UserPrincipalName: user, UserType: "Member"}, revoke.Call{}, nil
+	if identity.IsObjectID(user) {
+		return revoke.User{ID: user, UserPrincipalName: "id-" + user[:8] + "@contoso.com", UserType: "Member"}, revoke.Call{}, nil
+	}
+	return revoke.User{ID: idFor(user), UserPrincipalName: user, UserType: "Member"}, revoke.Call{}, nil
+}
+
+func idFor(upn string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(upn)))
+	h := hex.EncodeToString(sum[:16])
+	return h[:8] + "-" + h[8:12] + "-4" + h[13:16] + "-8" + h[17:20] + "-" + h[20:32]
 }
 
 // TestDirectRequestsAreNotReplayedByTheirAlertID: two playbook requests sharing an

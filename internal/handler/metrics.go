@@ -26,48 +26,67 @@ var metricNames = map[outcome.Status]string{
 	outcome.Suppressed:    "Suppressed",
 }
 
-// emitMetrics writes one CloudWatch embedded metric format record per alert format in
-// the result: counts per status, throttled calls and the Graph latency of each user. It
-// goes through the logger, so it carries the request and alert ids like every other
-// line; CloudWatch reads the "_aws" member wherever the line has it at the top level.
-func emitMetrics(log *slog.Logger, res *outcome.Result) {
+// tally is what the metrics count, per alert format, built as outcomes arrive so that a
+// sweep of any size counts every user while keeping none of them.
+type tally struct {
+	order   []string
+	formats map[string]*formatTally
+}
+
+type formatTally struct {
+	counts    map[string]int
+	throttled int
+	latency   []int64 // at most maxLatencies: EMF takes at most 100 values per metric
+}
+
+const maxLatencies = 100
+
+func (t *tally) add(ts []outcome.Outcome) {
+	if t.formats == nil {
+		t.formats = map[string]*formatTally{}
+	}
+	for _, o := range ts {
+		f := t.formats[o.Format]
+		if f == nil {
+			f = &formatTally{counts: map[string]int{}}
+			t.formats[o.Format] = f
+			t.order = append(t.order, o.Format)
+		}
+		f.counts[metricNames[o.Status]]++
+		f.throttled += o.Throttled
+		if o.Attempts > 0 && len(f.latency) < maxLatencies {
+			f.latency = append(f.latency, o.DurationMS)
+		}
+	}
+}
+
+func tallyOf(ts []outcome.Outcome) *tally {
+	t := &tally{}
+	t.add(ts)
+	return t
+}
+
+// emitMetrics writes one CloudWatch embedded metric format record per alert format:
+// counts per status, throttled calls and the Graph latency of each user. It goes through
+// the logger, so it carries the request and alert ids like every other line; CloudWatch
+// reads the "_aws" member wherever the line has it at the top level.
+func emitMetrics(log *slog.Logger, t *tally) {
 	fn := os.Getenv("AWS_LAMBDA_FUNCTION_NAME")
 	if fn == "" {
 		fn = "local"
 	}
-	byFormat := map[string][]outcome.Outcome{}
-	var order []string
-	for _, t := range res.Targets {
-		if _, seen := byFormat[t.Format]; !seen {
-			order = append(order, t.Format)
-		}
-		byFormat[t.Format] = append(byFormat[t.Format], t)
-	}
-	for _, format := range order {
-		targets := byFormat[format]
-		counts := map[string]int{}
-		var latency []int64
-		throttled := 0
-		for _, t := range targets {
-			counts[metricNames[t.Status]]++
-			throttled += t.Throttled
-			if t.Attempts > 0 {
-				latency = append(latency, t.DurationMS)
-			}
-		}
+	for _, format := range t.order {
+		f := t.formats[format]
 		metrics := []map[string]string{{"Name": "Throttled", "Unit": "Count"}}
-		attrs := []slog.Attr{slog.String("FunctionName", fn), slog.String("Format", format), slog.Int("Throttled", throttled)}
+		attrs := []slog.Attr{slog.String("FunctionName", fn), slog.String("Format", format), slog.Int("Throttled", f.throttled)}
 		for _, s := range outcome.Statuses {
 			name := metricNames[s]
 			metrics = append(metrics, map[string]string{"Name": name, "Unit": "Count"})
-			attrs = append(attrs, slog.Int(name, counts[name]))
+			attrs = append(attrs, slog.Int(name, f.counts[name]))
 		}
-		if len(latency) > 0 {
-			if len(latency) > 100 { // EMF takes at most 100 values per metric
-				latency = latency[:100]
-			}
+		if len(f.latency) > 0 {
 			metrics = append(metrics, map[string]string{"Name": "GraphLatency", "Unit": "Milliseconds"})
-			attrs = append(attrs, slog.Any("GraphLatency", latency))
+			attrs = append(attrs, slog.Any("GraphLatency", f.latency))
 		}
 		attrs = append(attrs, slog.Any("_aws", map[string]any{
 			"Timestamp": time.Now().UnixMilli(),

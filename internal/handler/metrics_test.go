@@ -19,7 +19,7 @@ func TestMetricsAreValidEMF(t *testing.T) {
 		{Format: "graph-security-alert", Status: outcome.Skipped},
 		{Format: "direct", Status: outcome.Failed, Attempts: 4, DurationMS: 900},
 	}}
-	emitMetrics(log, res)
+	emitMetrics(log, tallyOf(res.Targets))
 	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
 	if len(lines) != 2 {
 		t.Fatalf("%d records, want one per format", len(lines))

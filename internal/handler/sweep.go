@@ -28,7 +28,9 @@ type Sweeps struct {
 const maxResultTargets = 200
 
 // sweep runs a scheduled sweep: the same decisions and outcomes as an alert, one page
-// at a time. It is not replayed from the ledger: its cursor is its idempotency.
+// at a time. It is not replayed from the ledger: its cursor is its idempotency. Each
+// page's outcomes are audited and counted as soon as they are known; the result keeps a
+// sample.
 func (h *Handler) sweep(ctx context.Context, log *slog.Logger, rec delivery.Record) (*outcome.Result, error) {
 	spec, err := sweep.Parse(rec.Top)
 	if err != nil {
@@ -44,70 +46,59 @@ func (h *Handler) sweep(ctx context.Context, log *slog.Logger, rec delivery.Reco
 		log.Error("sweep refused", "error", err.Error())
 		return nil, err
 	}
+	counts := &tally{}
+	opt := h.Options
+	opt.Policy, opt.Log = h.Policy, tlog
 	runner := &sweep.Runner{
 		Connect:    h.Sweeps.Connect,
 		Cursors:    h.Sweeps.Cursors,
 		MaxTargets: h.Sweeps.MaxTargets,
+		DryRun:     h.Policy.DryRun,
+		Sample:     maxResultTargets,
 		Decide:     func(as []alert.Alert) []policy.Decision { return policy.Decide(as, h.Policy) },
 		Carry: func(ctx context.Context, ds []policy.Decision) []outcome.Outcome {
-			return revoke.Run(ctx, ds, h.Connect, h.Options)
+			return revoke.Run(ctx, ds, h.Connect, opt)
 		},
+		Observe: func(ts []outcome.Outcome) {
+			for i := range ts {
+				audit(tlog, &ts[i])
+			}
+			counts.add(ts)
+		},
+	}
+	if spec.Approved {
+		log.Warn("approval accepted", "sweep", spec.Name, "source", spec.Source(), "channel", rec.Channel.String(), "reason", spec.Reason)
 	}
 	log.Info("sweep started", "source", spec.Source(), "approved", spec.Approved, "dryRun", spec.DryRun || h.Policy.DryRun)
 	rep, runErr := runner.Run(ctx, spec)
 	res := &outcome.Result{
 		Alerts:  []outcome.AlertRef{{Format: sweep.Format, ID: spec.Name, Title: spec.Source()}},
 		DryRun:  h.Policy.DryRun || spec.DryRun,
-		Summary: outcome.Summarise(rep.Targets),
+		Summary: rep.Summary,
+		Targets: rep.Targets,
 		Notes:   h.notes(),
 		Sweep: &outcome.Sweep{Name: spec.Name, Pages: rep.Pages, Listed: rep.Listed, Complete: rep.Complete,
-			Continues: rep.Continues, Resumed: rep.Resumed, Busy: rep.Busy},
+			Continues: rep.Continues, Resumed: rep.Resumed, Busy: rep.Busy, TargetsOmitted: rep.Omitted},
 	}
-	for _, t := range rep.Targets {
-		audit(tlog, &t)
+	if res.Summary == nil {
+		res.Summary = map[outcome.Status]int{}
 	}
-	res.Targets, res.Sweep.TargetsOmitted = keep(rep.Targets, maxResultTargets)
+	if res.Targets == nil {
+		res.Targets = []outcome.Outcome{}
+	}
 	if rep.Busy {
 		res.Notes = append(res.Notes, "another run of this sweep holds it: this run did nothing")
 	}
+	if rep.Restarted {
+		res.Notes = append(res.Notes, "the saved place was not this sweep's listing and was dropped: the sweep started over")
+		log.Warn("sweep progress dropped: its saved link is not this sweep's listing")
+	}
 	log.Info("sweep done", "pages", rep.Pages, "listed", rep.Listed, "complete", rep.Complete, "continues", rep.Continues, "busy", rep.Busy, "summary", res.Summary)
-	emitMetrics(log, res)
+	emitMetrics(log, counts)
 	if runErr != nil {
 		err := fmt.Errorf("%w: %w", ErrUnhandled, runErr)
 		log.Error("sweep not fully handled", "error", err.Error())
 		return res, err
 	}
 	return res, nil
-}
-
-// keep lists the targets an operator must look at first (not handled), then the rest,
-// up to most; it returns how many were left out.
-func keep(ts []outcome.Outcome, most int) ([]outcome.Outcome, int) {
-	if len(ts) <= most {
-		return ts, 0
-	}
-	kept := make([]outcome.Outcome, 0, most)
-	kept = append(kept, unhandledIn(ts)...)
-	for _, t := range ts {
-		if len(kept) >= most {
-			break
-		}
-		if !t.Status.Unhandled() {
-			kept = append(kept, t)
-		}
-	}
-	if len(kept) > most {
-		kept = kept[:most]
-	}
-	return kept, len(ts) - len(kept)
-}
-
-func unhandledIn(ts []outcome.Outcome) []outcome.Outcome {
-	var out []outcome.Outcome
-	for _, t := range ts {
-		if t.Status.Unhandled() {
-			out = append(out, t)
-		}
-	}
-	return out
 }

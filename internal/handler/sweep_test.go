@@ -66,14 +66,6 @@ func TestSweepResultIsBounded(t *testing.T) {
 	}
 }
 
-func TestKeepPutsUnhandledFirst(t *testing.T) {
-	ts := []outcome.Outcome{{Status: outcome.Revoked}, {Status: outcome.Revoked}, {Status: outcome.Failed}, {Status: outcome.Revoked}}
-	kept, omitted := keep(ts, 2)
-	if omitted != 2 || kept[0].Status != outcome.Failed || kept[1].Status != outcome.Revoked {
-		t.Fatalf("kept %v, omitted %d", kept, omitted)
-	}
-}
-
 func TestSweepOverTheLimitFails(t *testing.T) {
 	g := &okGraph{}
 	raw, err := sweepHandler(g, 5, 4).Handle(context.Background(), json.RawMessage(groupSweep))

@@ -230,3 +230,10 @@ func isLogin(s string) bool {
 	}
 	return true
 }
+
+// IsGuestUPN reports whether s is a B2B guest's UPN (name#EXT#@tenant): a user this API
+// does not sign out, whatever else is said about them.
+func IsGuestUPN(s string) bool {
+	k, _ := Classify(s)
+	return k == Guest
+}

@@ -2,6 +2,12 @@
 // skipped and why, who cannot be addressed at all. It is pure: no I/O, no clock, so every
 // rule is testable from a table and the same decisions are shown by `make extract`.
 //
+// It decides twice. Decide reads what the alert claims and keeps the candidates (anyone it
+// could be right to revoke); Judge then decides each candidate on what Graph said about the
+// identifier that will actually be sent. A safety decision (protected, guest, tenant) never
+// rests on what the alert says about a user: an alert may pair one user's object id with
+// another's UPN, name a renamed account, or be written by whoever can reach a queue.
+//
 // It must never let an identifier through that identity did not classify as an object id
 // or a UPN: a Decision with Revoke set is safe to put in a Graph URL.
 package policy
@@ -26,8 +32,8 @@ type Settings struct {
 	TargetRoles []string
 	// Protected accounts are never revoked.
 	Protected Protected
-	// TenantID, when set, pins the function to one tenant: a user an alert places in
-	// another tenant is skipped.
+	// TenantID is the tenant this function serves. An alert's claim that a user is in
+	// another tenant is reported; whether the user is ours is Graph's answer.
 	TenantID string
 	// DefaultUPNSuffix turns a bare login (adele.vance, CONTOSO\adele.vance) into
 	// adele.vance@suffix. Off when empty: a login is then unaddressable.
@@ -42,18 +48,33 @@ var DefaultTargetRoles = []string{"compromised", "attacked"}
 
 // Target is one user after deduplication across a delivery's alerts.
 type Target struct {
-	UserID            string // a validated object id, lowercase
-	UserPrincipalName string // a validated UPN, as the alert spelled it
+	// UserID is a validated object id, lowercase: the alert's claim until Judge replaces
+	// it with Graph's.
+	UserID string
+	// UserPrincipalName is a validated UPN: as the alert spelled it until Judge replaces
+	// it with Graph's.
+	UserPrincipalName string
 	Identifier        string // the alert's value when neither could be had, clipped
-	Guest             bool
 	Roles             []string
-	TenantID          string // the tenant the alert places the user in, if it says
 	Format            string // of the first alert that named the user
 	AlertID           string
 
+	// Claims the alert made that Judge checks against Graph, for the report.
+	ClaimedGuest  bool
+	ClaimedTenant string
+	// Listed: the identifiers come from a Graph listing (a sweep), not from an alert, and
+	// UserType with them; a lookup would tell nothing new.
+	Listed   bool
+	UserType string
+
+	// DryRun: every alert that named the user asked for a dry run (or DRY_RUN is set).
+	DryRun bool
+	// Approved: an operator approved every alert that named the user (a direct request's
+	// "approved": true, on a channel that may carry it). It lifts MAX_TARGETS_PER_ALERT
+	// and the revoke budget's limits, not any other guardrail.
+	Approved bool
+
 	alerts []string // every alert of the delivery that named the user, for the blast radius
-	dry    bool     // every mention asked for a dry run
-	gone   bool     // merged into another decision while deduplicating
 }
 
 // Key is what Graph is addressed with: the object id when known, else the UPN.
@@ -64,84 +85,94 @@ func (t *Target) Key() string {
 	return t.UserPrincipalName
 }
 
+// Alerts lists every alert of the delivery that named the user.
+func (t *Target) Alerts() []string { return t.alerts }
+
 // Decision is what will be done for one target.
 type Decision struct {
 	Target
-	// Revoke: call Graph for this user. When false, Status and Reason are final.
+	// Revoke: a candidate. Graph is asked about the user, Judge decides on the answer, and
+	// only then is the revoke sent (or reported would-revoke in a dry run). When false,
+	// Status and Reason are final.
 	Revoke bool
 	Status outcome.Status
 	Reason string
 }
 
-// Decide resolves, deduplicates and judges every principal of every alert.
+// Decide resolves, deduplicates and judges every principal of every alert on what the
+// alerts claim. Mentions are merged only when they name the same identifier (one object
+// id, or one UPN, in any case): a claimed pairing of an object id with a UPN is checked by
+// Judge, never trusted to merge two mentions. It runs in time linear in the mentions.
 func Decide(alerts []alert.Alert, s Settings) []Decision {
 	var ds []Decision
-	index := make(map[string]int) // lowercase id or UPN or raw identifier -> position in ds
+	index := make(map[string]int) // group key -> position in ds
+	memo := classifier{}
 	for ai := range alerts {
 		a := &alerts[ai]
 		for _, p := range a.Principals {
-			t, unusable := resolve(p, a, s.DefaultUPNSuffix)
-			t.alerts, t.dry = []string{a.ID}, s.DryRun || a.DryRun
-			d := decide(t, unusable, s, t.dry)
-			same := matches(index, ds, &d.Target)
-			if len(same) == 0 {
-				ds = append(ds, d)
-				remember(index, &d.Target, len(ds)-1)
+			t, unusable := resolve(p, a, s.DefaultUPNSuffix, memo)
+			t.DryRun, t.Approved = s.DryRun || a.DryRun, a.Approved
+			if a.Listed {
+				t.Listed, t.UserType = true, p.UserType
+			}
+			key := groupKey(&t)
+			if i, ok := index[key]; ok {
+				merge(&ds[i], t, unusable, s)
 				continue
 			}
-			// One user, named again, perhaps by the other identifier: fold every
-			// decision this mention bridges into the first, so one user is one target.
-			first := same[0]
-			merge(&ds[first], d.Target, s)
-			for _, j := range same[1:] {
-				merge(&ds[first], ds[j].Target, s)
-				ds[j].gone = true
-			}
-			remember(index, &ds[first].Target, first)
+			t.alerts = []string{a.ID}
+			index[key] = len(ds)
+			ds = append(ds, decide(t, unusable, s))
 		}
 	}
-	kept := ds[:0]
-	for _, d := range ds {
-		if !d.gone {
-			kept = append(kept, d)
-		}
-	}
-	return bound(kept, alerts, s.MaxTargetsPerAlert)
+	return Bound(ds, s.MaxTargetsPerAlert, 2)
 }
 
-// bound holds back every revoke of an alert that names more users to revoke than the
+// groupKey is the identifier a mention will be addressed by, so that two mentions meet
+// only when Graph would be asked about the same thing.
+// An object id (a lowercase GUID) and a UPN (which holds an '@') can never be equal, so
+// they are keys as they are; only unaddressable values, which could be either shape,
+// get a prefix.
+func groupKey(t *Target) string {
+	switch {
+	case t.UserID != "":
+		return t.UserID
+	case t.UserPrincipalName != "":
+		return strings.ToLower(t.UserPrincipalName)
+	}
+	return "raw:" + strings.ToLower(t.Identifier)
+}
+
+// Bound holds back every revoke of an alert that names more users to revoke than the
 // operator allows: a false positive naming half the tenant must not run unattended. It is
-// the automated form of the cmdlet's -Confirm; a direct request can carry the approval.
-func bound(ds []Decision, alerts []alert.Alert, max int) []Decision {
+// the automated form of the cmdlet's -Confirm; an approved alert is exempt.
+//
+// Decide applies it to the alert's identifiers with slack 2 (one user may be named once
+// by object id and once by UPN, which only Graph can tell are one), so that an alert far
+// over the limit costs no lookups; the revoke runner applies it again with slack 1 once
+// Graph has resolved every identifier to one object id.
+func Bound(ds []Decision, max, slack int) []Decision {
 	if max <= 0 {
 		return ds
 	}
-	approved := map[string]bool{}
-	for _, a := range alerts {
-		if a.Approved {
-			approved[a.ID] = true
-		}
-	}
-	// A user counts towards every alert that named them: folding duplicates must not
-	// let an alert slip under the limit.
-	count := map[string]int{}
-	for _, d := range ds {
-		if d.Revoke || d.Status == outcome.WouldRevoke {
-			for _, id := range d.alerts {
+	count := map[string]int{} // alert id -> candidates it names
+	for i := range ds {
+		if ds[i].Revoke || ds[i].Status == outcome.WouldRevoke {
+			for _, id := range ds[i].alerts {
 				count[id]++
 			}
 		}
 	}
 	for i := range ds {
 		d := &ds[i]
-		if !d.Revoke && d.Status != outcome.WouldRevoke {
+		if (!d.Revoke && d.Status != outcome.WouldRevoke) || d.Approved {
 			continue
 		}
 		for _, id := range d.alerts {
-			if n := count[id]; n > max && !approved[id] {
+			if n := count[id]; n > max*slack {
 				d.Revoke = false
 				d.Status = outcome.NeedsApproval
-				d.Reason = fmt.Sprintf("alert %s would revoke %d users, more than MAX_TARGETS_PER_ALERT=%d: nobody in it was revoked; re-run it as a direct request with \"approved\": true, or raise the limit", clip(id), n, max)
+				d.Reason = fmt.Sprintf("alert %s would revoke %s, more than MAX_TARGETS_PER_ALERT=%d: nobody in it was revoked; re-run it as a direct request with \"approved\": true, or raise the limit", clip(id), users(n, slack), max)
 				break
 			}
 		}
@@ -149,12 +180,46 @@ func bound(ds []Decision, alerts []alert.Alert, max int) []Decision {
 	return ds
 }
 
-// resolve classifies what a principal claims, keeping only identifiers Graph can address.
-func resolve(p alert.Principal, a *alert.Alert, suffix string) (Target, string) {
-	t := Target{Roles: p.Roles, Format: a.Format, AlertID: a.ID, Guest: strings.EqualFold(p.UserType, "guest"), TenantID: p.TenantID}
-	if t.TenantID == "" {
-		t.TenantID = a.TenantID
+func users(n, slack int) string {
+	if slack > 1 {
+		return fmt.Sprintf("at least %d users (%d identifiers, at most %d per user)", (n+slack-1)/slack, n, slack)
 	}
+	return fmt.Sprintf("%d users", n)
+}
+
+// classifier remembers identity.Classify's answers within one Decide: a payload naming one
+// user a hundred thousand times classifies the name once.
+type classifier map[string]classified
+
+type classified struct {
+	kind identity.Kind
+	why  string
+}
+
+func (c classifier) classify(raw string) (identity.Kind, string) {
+	if raw == "" {
+		return identity.Empty, ""
+	}
+	if v, ok := c[raw]; ok {
+		return v.kind, v.why
+	}
+	k, why := identity.Classify(raw)
+	if len(c) < maxMemo {
+		c[raw] = classified{k, why}
+	}
+	return k, why
+}
+
+// maxMemo bounds the memo: past it, identifiers are classified each time.
+const maxMemo = 1 << 16
+
+// resolve classifies what a principal claims, keeping only identifiers Graph can address.
+func resolve(p alert.Principal, a *alert.Alert, suffix string, memo classifier) (Target, string) {
+	t := Target{Roles: p.Roles, Format: a.Format, AlertID: a.ID, ClaimedTenant: p.TenantID}
+	if t.ClaimedTenant == "" {
+		t.ClaimedTenant = a.TenantID
+	}
+	t.ClaimedGuest = strings.EqualFold(p.UserType, "guest")
 	var unusable identity.Kind
 	var reason string
 	note := func(raw string, k identity.Kind, why string) {
@@ -165,7 +230,7 @@ func resolve(p alert.Principal, a *alert.Alert, suffix string) (Target, string) 
 	}
 	for _, raw := range [...]string{p.UserID, p.UserPrincipalName, p.Account} {
 		raw = strings.TrimSpace(raw)
-		k, why := identity.Classify(raw)
+		k, why := memo.classify(raw)
 		switch k {
 		case identity.ObjectID:
 			if t.UserID == "" {
@@ -174,7 +239,7 @@ func resolve(p alert.Principal, a *alert.Alert, suffix string) (Target, string) 
 		case identity.UPN, identity.Guest:
 			if t.UserPrincipalName == "" {
 				t.UserPrincipalName = raw
-				t.Guest = t.Guest || k == identity.Guest
+				t.ClaimedGuest = t.ClaimedGuest || k == identity.Guest
 			}
 		case identity.Login:
 			if upn := withSuffix(raw, suffix); upn != "" && t.UserPrincipalName == "" {
@@ -223,7 +288,9 @@ func unusableReason(k identity.Kind, why string) string {
 	return "no user identifier in the alert"
 }
 
-func decide(t Target, unusable string, s Settings, dry bool) Decision {
+// decide takes the decision the alert alone allows. Protected accounts, guests and
+// tenants are left to Judge: they are facts about a user, which only Graph has.
+func decide(t Target, unusable string, s Settings) Decision {
 	d := Decision{Target: t}
 	switch {
 	case unusable == "built-in":
@@ -235,19 +302,16 @@ func decide(t Target, unusable string, s Settings, dry bool) Decision {
 	case unusable != "":
 		// An alert about a user we cannot address is not handled: an operator must look.
 		d.Status, d.Reason = outcome.Failed, unusable
-	case s.Protected.Has(t.UserID, t.UserPrincipalName):
-		d.Status, d.Reason = outcome.Skipped, "protected: a break-glass or responder account, never revoked"
-	case s.TenantID != "" && t.TenantID != "" && !strings.EqualFold(s.TenantID, t.TenantID):
-		d.Status, d.Reason = outcome.Skipped, "another tenant: the alert places this user in tenant "+clip(t.TenantID)+", this function serves "+s.TenantID
-	case t.Guest:
-		d.Status, d.Reason = outcome.Skipped, "guest (external) user: revokeSignInSessions does not end a B2B guest's sessions; revoke them in the user's home tenant"
-	case dry:
-		d.Status, d.Reason = outcome.WouldRevoke, "dry run: nothing sent to Graph"
+	case identity.IsGuestUPN(t.UserPrincipalName) && t.UserID == "":
+		// The identifier that would be sent is itself a B2B guest's: a fact, not a claim.
+		d.Status, d.Reason = outcome.Skipped, guestReason
 	default:
 		d.Revoke = true
 	}
 	return d
 }
+
+const guestReason = "guest (external) user: revokeSignInSessions does not end a B2B guest's sessions; revoke them in the user's home tenant"
 
 func roles(configured []string) []string {
 	if configured == nil {
@@ -270,68 +334,50 @@ func targetedRole(have, want []string) bool {
 	return false
 }
 
-func keys(t *Target) [3]string {
-	return [3]string{strings.ToLower(t.UserID), strings.ToLower(t.UserPrincipalName), strings.ToLower(t.Identifier)}
-}
+// maxRoles bounds the roles kept for one user: a payload repeating one user with roles
+// must not grow a list per mention.
+const maxRoles = 16
 
-// matches lists the decisions a target is the same user as, first one first. Two
-// different object ids are never the same user, whatever UPN they share.
-func matches(index map[string]int, ds []Decision, t *Target) []int {
-	var out []int
-	for _, k := range keys(t) {
-		if k == "" {
-			continue
-		}
-		i, ok := index[k]
-		if !ok || ds[i].gone || slices.Contains(out, i) {
-			continue
-		}
-		if t.UserID != "" && ds[i].UserID != "" && ds[i].UserID != t.UserID {
-			continue
-		}
-		out = append(out, i)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func remember(index map[string]int, t *Target, i int) {
-	for _, k := range keys(t) {
-		if k != "" {
-			index[k] = i
-		}
-	}
-}
-
-// merge folds another mention of one user into a decision: identifiers, roles, tenant
-// and alerts add up, a guest or a live (not dry) mention anywhere counts, and the
-// decision is taken again on the union, so a user named as attacker in one alert and
-// compromised in another is revoked.
-func merge(into *Decision, other Target, s Settings) {
+// merge folds another mention of the same identifier into a decision: roles, claims and
+// alerts add up, a live (not dry) or unapproved mention anywhere counts, and the decision
+// is taken again on the union, so a user named as attacker in one alert and compromised
+// in another is revoked. Each step is constant time in the number of mentions.
+func merge(into *Decision, other Target, unusable string, s Settings) {
 	t := into.Target
-	if t.UserID == "" {
-		t.UserID = other.UserID
+	changed := false
+	if t.UserPrincipalName == "" && other.UserPrincipalName != "" {
+		t.UserPrincipalName, changed = other.UserPrincipalName, true
 	}
-	if t.UserPrincipalName == "" {
-		t.UserPrincipalName = other.UserPrincipalName
+	t.ClaimedGuest = t.ClaimedGuest || other.ClaimedGuest
+	if t.ClaimedTenant == "" {
+		t.ClaimedTenant = other.ClaimedTenant
 	}
-	t.Guest = t.Guest || other.Guest
-	if t.TenantID == "" {
-		t.TenantID = other.TenantID
+	switch {
+	case len(t.Roles) == 0:
+		// Named once without a role: a subject, targeted, whatever else is said.
+	case len(other.Roles) == 0:
+		t.Roles, changed = nil, true
+	default:
+		for _, r := range other.Roles {
+			if len(t.Roles) < maxRoles && !slices.ContainsFunc(t.Roles, func(h string) bool { return strings.EqualFold(h, r) }) {
+				t.Roles, changed = append(slices.Clip(t.Roles), r), true
+			}
+		}
 	}
-	if len(t.Roles) > 0 && len(other.Roles) == 0 {
-		t.Roles = nil // named once without a role: a subject, targeted
-	} else if len(t.Roles) > 0 {
-		t.Roles = append(append([]string(nil), t.Roles...), other.Roles...)
+	if id := other.AlertID; t.alerts[len(t.alerts)-1] != id && !slices.Contains(t.alerts, id) {
+		// Mentions come alert by alert, so a repeat is almost always the last one seen;
+		// the scan is bounded by the alerts of the delivery, not the mentions.
+		t.alerts = append(t.alerts, id)
 	}
-	t.alerts = append(append([]string(nil), t.alerts...), other.alerts...)
-	t.dry = t.dry && other.dry
-	if t.UserID != "" || t.UserPrincipalName != "" {
-		t.Identifier = ""
-		*into = decide(t, "", s, t.dry)
+	t.DryRun = t.DryRun && other.DryRun
+	t.Approved = t.Approved && other.Approved
+	if !changed {
+		// The decision rests on identifiers and roles only, and neither changed.
+		into.Target = t
 		return
 	}
-	into.Target = t
+	// Mentions of one group share their identifier, so its addressability too.
+	*into = decide(t, unusable, s)
 }
 
 func clip(s string) string {

@@ -9,9 +9,14 @@ import (
 
 // Protected are the accounts never revoked whatever an alert says: break-glass and
 // responder accounts. Locking them out during an incident is worse than the alert.
+//
+// The list as configured names accounts by object id or UPN; the revoke runner resolves
+// every entry through Graph (Resolved) so that a decision about the identifier actually
+// sent, always an object id once Graph has answered, can be taken from the ids alone.
 type Protected struct {
-	ids  map[string]bool // lowercase object ids
-	upns map[string]bool // lowercase UPNs
+	ids     map[string]bool // lowercase object ids
+	upns    map[string]bool // lowercase UPNs
+	entries []string        // as configured, in order
 }
 
 // ParseProtected reads a comma- or whitespace-separated list of object ids and UPNs. Any
@@ -20,6 +25,7 @@ type Protected struct {
 func ParseProtected(list string) (Protected, error) {
 	p := Protected{ids: map[string]bool{}, upns: map[string]bool{}}
 	for i, entry := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\t' || r == '\r' }) {
+		p.entries = append(p.entries, entry)
 		switch k, why := identity.Classify(entry); k {
 		case identity.ObjectID:
 			p.ids[strings.ToLower(entry)] = true
@@ -43,8 +49,25 @@ func (p Protected) Has(id, upn string) bool {
 	return (id != "" && p.ids[strings.ToLower(id)]) || (upn != "" && p.upns[strings.ToLower(upn)])
 }
 
-// Decidable reports whether Has can be trusted for a user known only by these forms: a
-// list naming object ids cannot clear a user known only by UPN, and the reverse.
-func (p Protected) Decidable(id, upn string) bool {
-	return (id != "" || len(p.ids) == 0) && (upn != "" || len(p.upns) == 0)
+// Entries are the accounts as configured, each an object id or a UPN.
+func (p Protected) Entries() []string { return p.entries }
+
+// Resolved is the list with the object ids and current UPNs Graph gave for its entries
+// added: an account listed by UPN is then recognised by its object id, and one listed by
+// object id by its UPN.
+func (p Protected) Resolved(ids, upns []string) Protected {
+	r := Protected{ids: make(map[string]bool, len(p.ids)+len(ids)), upns: make(map[string]bool, len(p.upns)+len(upns)), entries: p.entries}
+	for k := range p.ids {
+		r.ids[k] = true
+	}
+	for k := range p.upns {
+		r.upns[k] = true
+	}
+	for _, id := range ids {
+		r.ids[strings.ToLower(id)] = true
+	}
+	for _, u := range upns {
+		r.upns[strings.ToLower(u)] = true
+	}
+	return r
 }

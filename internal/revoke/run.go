@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -18,28 +19,49 @@ type Options struct {
 	Concurrency int           // users handled at once (default 4)
 	MaxAttempts int           // calls per user for retryable failures (default 4)
 	BaseDelay   time.Duration // first backoff without Retry-After (default 1 s)
-	MaxDelay    time.Duration // longest single wait (default 30 s)
+	MaxDelay    time.Duration // longest backoff without Retry-After (default 30 s)
 	CallTimeout time.Duration // one HTTP call, so a hung response cannot eat the deadline (default 15 s)
 	// Margin is kept free before the invocation deadline to write the result (default 3 s).
 	Margin time.Duration
 	// Sleep waits d or until ctx ends; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Protected is checked again once Graph has told the user's other identifier.
-	Protected policy.Protected
+
+	// Policy is what Judge decides by once Graph has answered.
+	Policy policy.Settings
+	// Guard resolves PROTECTED_USERS through Graph; nil: no protected accounts.
+	Guard *Guard
 	// Verify reads signInSessionsValidFromDateTime back after each revoke (needs
 	// User.Read.All) and reports Verified only when it moved to the call's time or later.
 	Verify bool
+	// VerifyReads bounds the reads before a revoke is called unconfirmed (default 3): a
+	// directory replica can answer with the old value for a moment after the write.
+	VerifyReads int
 	// Suppress, with a window, keeps a user this function revoked within the window from
 	// being revoked again; nil turns it off.
 	Suppress       Suppressor
 	SuppressWindow time.Duration
+	// Budget bounds the revokes alerts trigger on their own (per delivery, per rolling
+	// window); nil: no bound beyond MAX_TARGETS_PER_ALERT.
+	Budget Budget
+	// Log gets a DEBUG line per Graph call; nil for none.
+	Log *slog.Logger
 }
 
-// Suppressor remembers recent revokes across invocations (the state table). ClaimUser is
-// atomic: of two invocations claiming one user, one wins.
+// Suppressor remembers the revokes this function made (the state table). Only a revoke
+// Graph answered 2xx is ever recorded, so nothing but a real revoke suppresses another.
 type Suppressor interface {
-	ClaimUser(ctx context.Context, userKey string, now time.Time, window time.Duration, alertID string) (ok bool, last time.Time, lastAlertID string, err error)
-	ReleaseUser(ctx context.Context, userKey string, claimedAt time.Time) error
+	// LastRevoke returns when the user was last revoked and for which alert; zero when
+	// never, or not within what the store keeps.
+	LastRevoke(ctx context.Context, userKey string) (at time.Time, alertID string, err error)
+	// RecordRevoke records a revoke Graph accepted at at, kept at least window.
+	RecordRevoke(ctx context.Context, userKey string, at time.Time, window time.Duration, alertID string) error
+}
+
+// Budget counts revokes before they are sent. An unapproved revoke beyond a limit is
+// not sent (needs-approval, reason why); an approved one carries its operator's approval
+// and is always allowed, and still counted.
+type Budget interface {
+	Take(ctx context.Context, approved bool) (ok bool, why string, err error)
 }
 
 func (o Options) withDefaults() Options {
@@ -61,58 +83,144 @@ func (o Options) withDefaults() Options {
 	if o.Margin <= 0 {
 		o.Margin = 3 * time.Second
 	}
+	if o.VerifyReads <= 0 {
+		o.VerifyReads = 3
+	}
 	if o.Sleep == nil {
 		o.Sleep = sleep
 	}
 	return o
 }
 
-// Connect yields a Graph client. It is called only when some decision needs Graph, so a
-// dry run or an all-skipped alert never touches credentials.
+// Connect yields a Graph client. It is called only when some decision needs Graph, so an
+// all-skipped alert never touches credentials.
 type Connect func(ctx context.Context) (Graph, error)
 
-// Run turns every decision into an outcome, in the decisions' order.
+// Run turns every decision into an outcome, in the decisions' order. It asks Graph about
+// every candidate first (a dry run too, so that it shows what a live run would do), judges
+// each on Graph's answer, folds candidates that turn out to be one user, applies the
+// blast radius again on real users, and only then revokes. Candidates folded into another
+// have no outcome of their own: the result holds one outcome per user.
 func Run(ctx context.Context, ds []policy.Decision, connect Connect, opt Options) []outcome.Outcome {
 	opt = opt.withDefaults()
 	out := make([]outcome.Outcome, len(ds))
-	var pending []int
+	var cands []int
 	for i := range ds {
 		out[i] = base(&ds[i])
 		if ds[i].Revoke {
-			pending = append(pending, i)
+			cands = append(cands, i)
 		} else {
 			out[i].Status, out[i].Reason = ds[i].Status, ds[i].Reason
 		}
 	}
-	if len(pending) == 0 {
+	if len(cands) == 0 {
+		return out
+	}
+	failAll := func(reason string) []outcome.Outcome {
+		for _, i := range cands {
+			out[i].Status, out[i].Reason = outcome.Failed, reason
+		}
 		return out
 	}
 	g, err := connect(ctx)
 	if err != nil {
-		for _, i := range pending {
-			out[i].Status, out[i].Reason = outcome.Failed, "no Graph client: "+err.Error()
+		return failAll("no Graph client: " + err.Error())
+	}
+	protected, stale, err := opt.Guard.Resolve(ctx, g, opt)
+	if err != nil {
+		return failAll("not revoked: " + err.Error())
+	}
+	if stale != nil && opt.Log != nil {
+		opt.Log.Warn("protected accounts not refreshed: using the last resolution", "error", short(stale))
+	}
+
+	deferred := make([]bool, len(ds))
+	facts := make([]policy.Facts, len(ds))
+	each(cands, opt.Concurrency, func(i int) {
+		start := time.Now()
+		facts[i], deferred[i] = learn(ctx, g, &ds[i], &out[i], opt)
+		out[i].DurationMS += time.Since(start).Milliseconds()
+	})
+	for _, i := range cands {
+		if deferred[i] {
+			ds[i].Revoke, ds[i].Status, ds[i].Reason = false, outcome.Deferred, errDeadline.Error()+" (looking the user up)"
+			continue
 		}
-		return out
+		ds[i] = policy.Judge(ds[i], facts[i], protected, opt.Policy)
+	}
+	gone := fold(ds, cands)
+	ds = policy.Bound(ds, opt.Policy.MaxTargetsPerAlert, 1)
+
+	var send []int
+	for _, i := range cands {
+		d := &ds[i]
+		out[i].UserID, out[i].UserPrincipalName = d.UserID, d.UserPrincipalName
+		switch {
+		case gone[i]:
+		case !d.Revoke:
+			out[i].Status, out[i].Reason = d.Status, d.Reason
+		case d.DryRun:
+			out[i].Status, out[i].Reason = outcome.WouldRevoke, join("dry run: nothing sent to Graph", d.Reason)
+		default:
+			send = append(send, i)
+		}
+	}
+	each(send, opt.Concurrency, func(i int) {
+		start := time.Now()
+		revokeOne(ctx, g, &ds[i].Target, &out[i], ds[i].Reason, opt)
+		out[i].DurationMS += time.Since(start).Milliseconds()
+	})
+
+	kept := out[:0]
+	for i := range out {
+		if !gone[i] {
+			kept = append(kept, out[i])
+		}
+	}
+	return kept
+}
+
+// fold merges candidates Graph resolved to one object id into the first of them, so that
+// one user is one outcome and counts once towards the blast radius.
+func fold(ds []policy.Decision, cands []int) []bool {
+	gone := make([]bool, len(ds))
+	first := make(map[string]int, len(cands))
+	for _, i := range cands {
+		if ds[i].UserID == "" || ds[i].Status == outcome.Deferred {
+			continue
+		}
+		if j, ok := first[ds[i].UserID]; ok {
+			policy.Fold(&ds[j], ds[i])
+			gone[i] = true
+			ds[i].Revoke = false // counted once, in ds[j]
+			continue
+		}
+		first[ds[i].UserID] = i
+	}
+	return gone
+}
+
+// each runs fn for every index on at most n goroutines.
+func each(idx []int, n int, fn func(int)) {
+	if len(idx) == 0 {
+		return
 	}
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for w := 0; w < min(opt.Concurrency, len(pending)); w++ {
+	for w := 0; w < min(n, len(idx)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				start := time.Now()
-				revokeOne(ctx, g, &ds[i].Target, &out[i], opt)
-				out[i].DurationMS = time.Since(start).Milliseconds()
+				fn(i)
 			}
 		}()
 	}
-	for _, i := range pending {
+	for _, i := range idx {
 		work <- i
 	}
 	close(work)
 	wg.Wait()
-	return out
 }
 
 func base(d *policy.Decision) outcome.Outcome {
@@ -122,147 +230,131 @@ func base(d *policy.Decision) outcome.Outcome {
 	}
 }
 
-func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome, opt Options) {
-	note := ""
-	// An object id alone does not say whether the user is a guest (Graph answers 200 for a
-	// guest whose sessions it did not end), and a protected-account list naming object ids
-	// cannot clear a user known only by UPN: ask Graph before acting.
-	if t.UserPrincipalName == "" || !opt.Protected.Decidable(t.UserID, t.UserPrincipalName) {
-		u, err := readUser(ctx, g, t, o, opt)
-		var ge *Error
-		switch {
-		case err == nil:
-			if o.UserID == "" && u.ID != "" {
-				o.UserID = strings.ToLower(u.ID)
-			}
-			if o.UserPrincipalName == "" {
-				o.UserPrincipalName = u.UserPrincipalName
-			}
-			if opt.Protected.Has(o.UserID, o.UserPrincipalName) {
-				o.Status, o.Reason = outcome.Skipped, "protected: a break-glass or responder account, never revoked"
-				return
-			}
-			if strings.EqualFold(u.UserType, "guest") {
-				o.Status, o.Reason = outcome.Skipped, "guest (external) user: revokeSignInSessions does not end a B2B guest's sessions; revoke them in the user's home tenant"
-				return
-			}
-		case errors.As(err, &ge) && ge.Kind == NotFound:
-			o.Status, o.Reason = outcome.NotFound, "no such user in the tenant (404 "+ge.Code+")"
-			return
-		case errors.Is(err, errDeadline):
-			o.Status, o.Reason = outcome.Deferred, err.Error()
-			return
-		case !opt.Protected.Decidable(o.UserID, o.UserPrincipalName):
-			// The guardrail cannot be evaluated: fail closed, never risk a break-glass account.
-			o.Status, o.Reason = outcome.Failed, "not revoked: the protected-account list could not be checked for this user ("+short(err)+"); grant User.Read.All or list both object id and UPN of protected accounts"
-			return
-		default:
-			// Cutting the attacker off matters more than the guest check; say it was not made.
-			note = "; user type not checked (" + short(err) + "): if this is a guest, the call did not end their sessions"
-		}
+// learn asks Graph about the identifier a candidate is addressed by. A sweep's listing
+// already is Graph's answer. deferred is set when the invocation's time ran out first.
+func learn(ctx context.Context, g Graph, t *policy.Decision, o *outcome.Outcome, opt Options) (f policy.Facts, deferred bool) {
+	if t.Listed && t.UserType != "" && t.UserID != "" {
+		return policy.Facts{Known: true, ID: t.UserID, UserPrincipalName: t.UserPrincipalName, UserType: t.UserType}, false
 	}
-	release, ok := suppress(ctx, t, o, opt)
-	if !ok {
-		return
+	u, err := readUser(ctx, g, t.Key(), o, opt)
+	var ge *Error
+	switch {
+	case err == nil:
+		return policy.Facts{Known: true, ID: u.ID, UserPrincipalName: u.UserPrincipalName, UserType: u.UserType}, false
+	case errors.As(err, &ge) && ge.Kind == NotFound:
+		return policy.Facts{NotFound: true}, false
+	case errors.Is(err, errDeadline):
+		return policy.Facts{}, true
 	}
-	defer func() {
-		if o.Status != outcome.Revoked && o.Status != outcome.Verified {
-			release()
-		}
-	}()
-	// Graph stores the new validity time in whole seconds.
-	called := time.Now().UTC().Truncate(time.Second)
-	err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) { return g.RevokeSignInSessions(ctx, t.Key()) })
-	if err == nil {
-		o.Status, o.Reason = outcome.Revoked, strings.TrimPrefix(note, "; ")
-		if opt.Verify {
-			verify(ctx, g, t, o, opt, called)
-		}
-		return
-	}
-	if errors.Is(err, errDeadline) {
+	return policy.Facts{Unknown: short(err)}, false
+}
+
+// revokeOne sends the revoke for a judged candidate, addressed by the object id Graph gave
+// (the UPN only when Graph could not be asked). note is the judgement's reason, kept.
+func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome, note string, opt Options) {
+	if err := roomFor(ctx, 0, opt); err != nil {
 		o.Status, o.Reason = outcome.Deferred, err.Error()
 		return
 	}
-	var ge *Error
-	if errors.As(err, &ge) && ge.Kind == NotFound {
-		o.Status, o.Reason = outcome.NotFound, "no such user in the tenant (404 "+ge.Code+")"
-		return
-	}
-	o.Status, o.Reason = outcome.Failed, failure(err, o.Attempts)
-}
-
-// suppress claims the user in the state table before the revoke. ok is false when the
-// outcome is already final: suppressed (revoked recently), or failed because the state
-// could not be read (a guardrail that cannot be evaluated fails closed). release undoes
-// the claim when the revoke then does not happen, so Lambda's retry is not suppressed.
-func suppress(ctx context.Context, t *policy.Target, o *outcome.Outcome, opt Options) (release func(), ok bool) {
-	release = func() {}
-	if opt.Suppress == nil || opt.SuppressWindow <= 0 {
-		return release, true
-	}
-	// The object id when known, so that an alert naming the user by UPN and one naming
-	// them by id meet; policy and the lookup fill it for most alerts.
-	key := strings.ToLower(o.UserID)
-	if key == "" {
-		key = strings.ToLower(t.Key())
-	}
-	now := time.Now().UTC()
-	claimed, last, lastAlert, err := opt.Suppress.ClaimUser(ctx, key, now, opt.SuppressWindow, t.AlertID)
-	switch {
-	case err != nil:
-		o.Status, o.Reason = outcome.Failed, "not revoked: the suppression state could not be read ("+short(err)+"); retried by Lambda"
-		return release, false
-	case !claimed:
-		o.Status = outcome.Suppressed
-		// The claim is taken just before the call, so another invocation may still be
-		// making it; if that call fails, its claim is given back and its own alert fails.
-		o.Reason = fmt.Sprintf("revoked (or being revoked) by this function at %s for alert %s, within SUPPRESS_MINUTES=%d", last.UTC().Format(time.RFC3339), lastAlert, int(opt.SuppressWindow/time.Minute))
-		return release, false
-	}
-	return func() {
-		// A failed release leaves the user suppressed for the window: say so in the log
-		// line, which the caller writes from the outcome.
-		if err := opt.Suppress.ReleaseUser(context.WithoutCancel(ctx), key, now); err != nil {
-			o.Reason = join(o.Reason, "suppression claim not released ("+short(err)+")")
+	key := strings.ToLower(t.Key())
+	if opt.Suppress != nil && opt.SuppressWindow > 0 {
+		at, alertID, err := opt.Suppress.LastRevoke(ctx, key)
+		switch {
+		case err != nil:
+			// Suppression keeps a travelling user from being signed out twice; it guards
+			// nobody. When it cannot be read, revoking again is the safe side.
+			note = join(note, "suppression state not read ("+short(err)+"): revoked without checking it")
+		case !at.IsZero() && time.Since(at) < opt.SuppressWindow:
+			o.Status = outcome.Suppressed
+			o.Reason = join(fmt.Sprintf("revoked by this function at %s for alert %s, within SUPPRESS_MINUTES=%d", at.UTC().Format(time.RFC3339), alertID, int(opt.SuppressWindow/time.Minute)), note)
+			return
 		}
-	}, true
+	}
+	if opt.Budget != nil {
+		ok, why, err := opt.Budget.Take(ctx, t.Approved)
+		switch {
+		case err != nil && !t.Approved:
+			// The circuit breaker guards the tenant against mass sign-out: unread, it fails
+			// closed, and Lambda's retry tries again.
+			o.Status, o.Reason = outcome.Failed, "not revoked: the revoke budget could not be checked ("+short(err)+")"
+			return
+		case err != nil:
+			note = join(note, "approved; the revoke budget could not count it ("+short(err)+")")
+		case !ok:
+			o.Status, o.Reason = outcome.NeedsApproval, why
+			return
+		}
+	}
+	// Graph stores the new validity time in whole seconds.
+	called := time.Now().UTC().Truncate(time.Second)
+	err := attempt(ctx, opt, o, "revoke", key, func(ctx context.Context) (Call, error) { return g.RevokeSignInSessions(ctx, key) })
+	var ge *Error
+	switch {
+	case err == nil:
+		o.Status, o.Reason = outcome.Revoked, note
+		if opt.Suppress != nil && opt.SuppressWindow > 0 {
+			if err := opt.Suppress.RecordRevoke(context.WithoutCancel(ctx), key, called, opt.SuppressWindow, t.AlertID); err != nil {
+				o.Reason = join(o.Reason, "not recorded for suppression ("+short(err)+"): a new alert within the window revokes again")
+			}
+		}
+		if opt.Verify {
+			verify(ctx, g, key, o, opt, called)
+		}
+	case errors.Is(err, errDeadline):
+		o.Status, o.Reason = outcome.Deferred, join(err.Error(), note)
+	case errors.As(err, &ge) && ge.Kind == NotFound:
+		o.Status, o.Reason = outcome.NotFound, "no such user in the tenant (404 "+ge.Code+")"
+	default:
+		o.Status, o.Reason = outcome.Failed, join(failure(err, o.Attempts), note)
+	}
 }
 
 // verify reads the user back. Revoked stands when the read itself fails: the revoke did
-// get its 2xx, only the evidence is missing, and the reason says so.
-func verify(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome, opt Options, called time.Time) {
+// get its 2xx, only the evidence is missing, and the reason says so. A value older than
+// the call is read again, a few times, before it is called a mismatch: a directory
+// replica may answer with the old value for a moment after the write.
+func verify(ctx context.Context, g Graph, key string, o *outcome.Outcome, opt Options, called time.Time) {
 	revokeID, revokeClientID := o.RequestID, o.ClientRequestID
-	u, err := readUser(ctx, g, t, o, opt)
 	// The audit trail keeps the revoke call's ids: they are the evidence of the revoke.
-	o.RequestID, o.ClientRequestID = revokeID, revokeClientID
-	switch {
-	case err != nil:
-		o.Reason = join(o.Reason, "not verified: reading signInSessionsValidFromDateTime failed ("+short(err)+"); the app needs User.Read.All")
-	case u.SignInSessionsValidFrom.IsZero():
-		o.Reason = join(o.Reason, "not verified: Graph returned no signInSessionsValidFromDateTime")
-	case u.SignInSessionsValidFrom.Before(called):
+	defer func() { o.RequestID, o.ClientRequestID = revokeID, revokeClientID }()
+	for n := 1; ; n++ {
+		u, err := readUser(ctx, g, key, o, opt)
+		switch {
+		case err != nil:
+			o.Reason = join(o.Reason, "not verified: reading signInSessionsValidFromDateTime failed ("+short(err)+"); the app needs User.Read.All")
+			return
+		case u.SignInSessionsValidFrom.IsZero():
+			o.Reason = join(o.Reason, "not verified: Graph returned no signInSessionsValidFromDateTime")
+			return
+		case !u.SignInSessionsValidFrom.Before(called):
+			o.Status = outcome.Verified
+			return
+		case n < opt.VerifyReads && roomFor(ctx, backoff(n, opt), opt) == nil && opt.Sleep(ctx, backoff(n, opt)) == nil:
+			continue
+		}
 		o.Status = outcome.Failed
-		o.Reason = fmt.Sprintf("Graph accepted the revoke but signInSessionsValidFromDateTime is %s, before the call at %s", u.SignInSessionsValidFrom.UTC().Format(time.RFC3339), called.Format(time.RFC3339))
-	default:
-		o.Status = outcome.Verified
+		o.Reason = fmt.Sprintf("Graph accepted the revoke but signInSessionsValidFromDateTime is %s, before the call at %s, after %d reads", u.SignInSessionsValidFrom.UTC().Format(time.RFC3339), called.Format(time.RFC3339), n)
+		return
 	}
 }
 
 func join(a, b string) string {
-	if a == "" {
+	switch {
+	case a == "":
 		return b
+	case b == "":
+		return a
 	}
 	return a + "; " + b
 }
 
 // readUser is Graph's User call with the same retries as the revoke.
-func readUser(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome, opt Options) (User, error) {
+func readUser(ctx context.Context, g Graph, key string, o *outcome.Outcome, opt Options) (User, error) {
 	var u User
-	err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) {
+	err := attempt(ctx, opt, o, "lookup", key, func(ctx context.Context) (Call, error) {
 		var c Call
 		var err error
-		u, c, err = g.User(ctx, t.Key())
+		u, c, err = g.User(ctx, key)
 		return c, err
 	})
 	return u, err
@@ -272,14 +364,15 @@ func readUser(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome
 var errDeadline = errors.New("deferred: the invocation's deadline was too near to try again")
 
 // attempt makes one call, retrying throttling and transient failures with backoff, and
-// records the request ids and attempt count on o.
-func attempt(ctx context.Context, opt Options, o *outcome.Outcome, call func(context.Context) (Call, error)) error {
+// records the request ids and attempt count on o. A Retry-After the deadline cannot wait
+// for defers the call: the retry (Lambda's) then comes when Graph allows it.
+func attempt(ctx context.Context, opt Options, o *outcome.Outcome, op, key string, call func(context.Context) (Call, error)) error {
 	for n := 1; ; n++ {
 		if err := roomFor(ctx, 0, opt); err != nil {
 			return err
 		}
 		// A call may not run into the margin: a process Lambda kills at its timeout
-		// releases no claim and writes no outcome.
+		// writes no outcome.
 		callDeadline := time.Now().Add(opt.CallTimeout)
 		if d, ok := ctx.Deadline(); ok && d.Add(-opt.Margin).Before(callDeadline) {
 			callDeadline = d.Add(-opt.Margin)
@@ -291,14 +384,16 @@ func attempt(ctx context.Context, opt Options, o *outcome.Outcome, call func(con
 		if c.RequestID != "" {
 			o.RequestID, o.ClientRequestID = c.RequestID, c.ClientRequestID
 		}
+		var ge *Error
+		isGraph := errors.As(err, &ge)
+		debugCall(opt.Log, op, key, n, c, err, ge)
 		if err == nil {
 			return nil
 		}
-		var ge *Error
-		if errors.As(err, &ge) && ge.Kind == Throttled {
+		if isGraph && ge.Kind == Throttled {
 			o.Throttled++
 		}
-		if !errors.As(err, &ge) || !ge.Retryable() || n >= opt.MaxAttempts {
+		if !isGraph || !ge.Retryable() || n >= opt.MaxAttempts {
 			return err
 		}
 		wait := ge.RetryAfter
@@ -306,12 +401,32 @@ func attempt(ctx context.Context, opt Options, o *outcome.Outcome, call func(con
 			wait = backoff(n, opt)
 		}
 		if err := roomFor(ctx, wait, opt); err != nil {
-			return fmt.Errorf("%w (last: %s)", err, short(ge))
+			return fmt.Errorf("%w (last: %s; Graph asked to wait %v)", err, short(ge), wait.Round(time.Millisecond))
 		}
 		if err := opt.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("%w (last: %s)", errDeadline, short(ge))
 		}
 	}
+}
+
+// debugCall writes one DEBUG line per Graph call: what, for whom, how it ended and
+// Graph's request ids. Never a token or a body.
+func debugCall(log *slog.Logger, op, key string, n int, c Call, err error, ge *Error) {
+	if log == nil || !log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	status, kind := 200, ""
+	switch {
+	case ge != nil:
+		status, kind = ge.Status, ge.Kind.String()
+		if c.RequestID == "" {
+			c = ge.Call
+		}
+	case err != nil:
+		status, kind = 0, "error"
+	}
+	log.Debug("graph call", "op", op, "user", key, "attempt", n, "status", status, "kind", kind,
+		"graphRequestId", c.RequestID, "clientRequestId", c.ClientRequestID)
 }
 
 // minCall is the least time worth starting a Graph call with.

@@ -26,9 +26,13 @@ var ErrInProgress = errors.New("alert is being handled by another invocation")
 const MaxResultBytes = 384 << 10
 
 const (
-	userPrefix  = "user#"
-	alertPrefix = "alert#"
-	sweepPrefix = "sweep#"
+	// revokedPrefix holds revokes Graph accepted. (user# held claims taken before the
+	// call, which could suppress a retry of a revoke that never happened; such items only
+	// expire now.)
+	revokedPrefix = "revoked#"
+	alertPrefix   = "alert#"
+	sweepPrefix   = "sweep#"
+	breakerPrefix = "breaker#"
 
 	// sweepKeep is how long a sweep's saved place outlives its last progress: a sweep
 	// abandoned (its schedule deleted) leaves nothing behind for long, and one paused for
@@ -65,70 +69,72 @@ func New(client *dynamodb.Client, table string) *Store {
 	return &Store{db: client, table: table}
 }
 
-// ClaimUser claims the right to revoke userKey (an object id or UPN, any case) now.
-//
-// ok is false when this function revoked, or is revoking, the user at or after now-window:
-// last is that time and lastAlertID the alert that caused it. The claim is one conditional
-// PutItem, attribute_not_exists(pk) OR revokedAt < :cutoff, so two concurrent invocations
-// cannot both get ok. window must be positive.
-func (s *Store) ClaimUser(ctx context.Context, userKey string, now time.Time, window time.Duration, alertID string) (ok bool, last time.Time, lastAlertID string, err error) {
-	const op = "claim user"
-	pk, err := s.key(op, userPrefix, strings.ToLower(strings.TrimSpace(userKey)))
+// LastRevoke returns when this function last revoked userKey (an object id or UPN, any
+// case) and for which alert; a zero time when it has no record of one. Only RecordRevoke
+// writes the record, after Graph answered 2xx: an invocation that died before or during
+// its call leaves nothing that could suppress the retry.
+func (s *Store) LastRevoke(ctx context.Context, userKey string) (time.Time, string, error) {
+	const op = "read revoke"
+	pk, err := s.key(op, revokedPrefix, strings.ToLower(strings.TrimSpace(userKey)))
 	if err != nil {
-		return false, time.Time{}, "", err
+		return time.Time{}, "", err
 	}
-	if window <= 0 {
-		return false, time.Time{}, "", s.invalid(op, pk, fmt.Sprintf("the suppression window must be positive, got %v", window))
+	if err := s.configured(op, pk); err != nil {
+		return time.Time{}, "", err
 	}
-	cutoff := now.Add(-window).UnixMilli()
-	item := map[string]types.AttributeValue{
-		"pk":        str(pk),
-		"revokedAt": num(now.UnixMilli()),
-		"expiresAt": num(now.Add(window + userSlack).Unix()),
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            map[string]types.AttributeValue{"pk": str(pk)},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return time.Time{}, "", s.describe(err, op, "GetItem", pk)
 	}
-	if alertID != "" {
-		item["alertId"] = str(alertID)
+	if out.Item == nil {
+		return time.Time{}, "", nil
 	}
-	for range claimAttempts {
-		old, won, err := s.put(ctx, op, pk, &dynamodb.PutItemInput{
-			Item:                      item,
-			ConditionExpression:       aws.String("attribute_not_exists(pk) OR revokedAt < :cutoff"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":cutoff": num(cutoff)},
-		})
-		if err != nil || won {
-			return won, time.Time{}, "", err
-		}
-		if old == nil {
-			continue // released between the write and the read: try again
-		}
-		at, okAt := number(old, "revokedAt")
-		if !okAt {
-			return false, time.Time{}, "", s.foreign(op, pk, "revokedAt")
-		}
-		if at < cutoff {
-			continue // changed between the write and the read
-		}
-		id, _ := old["alertId"].(*types.AttributeValueMemberS)
-		if id != nil {
-			lastAlertID = id.Value
-		}
-		return false, time.UnixMilli(at), lastAlertID, nil
+	at, ok := number(out.Item, "revokedAt")
+	if !ok {
+		return time.Time{}, "", s.foreign(op, pk, "revokedAt")
 	}
-	return false, time.Time{}, "", s.contended(op, pk)
+	var alertID string
+	if id, ok := out.Item["alertId"].(*types.AttributeValueMemberS); ok {
+		alertID = id.Value
+	}
+	return time.UnixMilli(at), alertID, nil
 }
 
-// ReleaseUser undoes the claim made at claimedAt (the now given to ClaimUser) when the
-// revoke did not happen, so that a retry is not suppressed. It deletes only that claim
-// (condition revokedAt = :claimedAt): a newer claim, or none, is left as it is.
-func (s *Store) ReleaseUser(ctx context.Context, userKey string, claimedAt time.Time) error {
-	const op = "release user"
-	pk, err := s.key(op, userPrefix, strings.ToLower(strings.TrimSpace(userKey)))
+// RecordRevoke records that Graph accepted a revoke of userKey at at, for alertID, kept
+// for window (and a little more, against clock skew with DynamoDB's TTL sweeper). An older
+// revoke never overwrites a newer one.
+func (s *Store) RecordRevoke(ctx context.Context, userKey string, at time.Time, window time.Duration, alertID string) error {
+	const op = "record revoke"
+	pk, err := s.key(op, revokedPrefix, strings.ToLower(strings.TrimSpace(userKey)))
 	if err != nil {
 		return err
 	}
-	return s.delete(ctx, op, pk, "revokedAt = :claimedAt", map[string]types.AttributeValue{
-		":claimedAt": num(claimedAt.UnixMilli()),
+	if err := s.configured(op, pk); err != nil {
+		return err
+	}
+	if window <= 0 {
+		return s.invalid(op, pk, fmt.Sprintf("the suppression window must be positive, got %v", window))
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.table),
+		Key:                 map[string]types.AttributeValue{"pk": str(pk)},
+		UpdateExpression:    aws.String("SET revokedAt = :at, alertId = :alert, expiresAt = :exp"),
+		ConditionExpression: aws.String("attribute_not_exists(revokedAt) OR revokedAt < :at"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at":    num(at.UnixMilli()),
+			":alert": str(alertID),
+			":exp":   num(at.Add(window + userSlack).Unix()),
+		},
 	})
+	var failed *types.ConditionalCheckFailedException
+	if err == nil || errors.As(err, &failed) {
+		return nil
+	}
+	return s.describe(err, op, "UpdateItem", pk)
 }
 
 // ClaimAlert starts handling the alert delivery key (an EventBridge id, an SQS messageId or

@@ -67,136 +67,109 @@ func unique(t testing.TB, what string) string {
 	return fmt.Sprintf("%s-%d-%s@contoso.example", strings.ReplaceAll(t.Name(), "/", "-"), seq.Add(1), what)
 }
 
-func mustClaimUser(t *testing.T, s *Store, user string, now time.Time, window time.Duration, alertID string) (bool, time.Time, string) {
+func mustLastRevoke(t *testing.T, s *Store, user string) (time.Time, string) {
 	t.Helper()
-	ok, last, id, err := s.ClaimUser(context.Background(), user, now, window, alertID)
+	at, id, err := s.LastRevoke(context.Background(), user)
 	if err != nil {
-		t.Fatalf("ClaimUser(%s, %v): %v", user, now, err)
+		t.Fatalf("LastRevoke(%s): %v", user, err)
 	}
-	return ok, last, id
+	return at, id
 }
 
-func TestClaimUserWindow(t *testing.T) {
+func TestRevokeRecords(t *testing.T) {
 	s := New(client, table)
+	ctx := context.Background()
 	user := unique(t, "Alice")
 	const window = 30 * time.Minute
 
-	if ok, _, _ := mustClaimUser(t, s, user, t0, window, "alert-1"); !ok {
-		t.Fatal("first claim was refused")
+	if at, _ := mustLastRevoke(t, s, user); !at.IsZero() {
+		t.Fatalf("a user never revoked has a record at %v", at)
 	}
-	for _, c := range []struct {
-		name string
-		user string
-		now  time.Time
-	}{
-		{"a minute later", user, t0.Add(time.Minute)},
-		{"same user in another case", strings.ToUpper(user), t0.Add(2 * time.Minute)},
-		{"padded with spaces", "  " + user + " ", t0.Add(3 * time.Minute)},
-		{"exactly at the window's end", user, t0.Add(window)},
-		{"a clock behind the claim", user, t0.Add(-time.Second)},
-	} {
-		ok, last, id := mustClaimUser(t, s, c.user, c.now, window, "alert-2")
-		if ok {
-			t.Fatalf("%s: claim allowed, want suppressed", c.name)
-		}
-		if !last.Equal(t0) || id != "alert-1" {
-			t.Errorf("%s: last %v %q, want %v %q", c.name, last, id, t0, "alert-1")
+	if err := s.RecordRevoke(ctx, user, t0, window, "alert-1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{user, strings.ToUpper(user), "  " + user + " "} {
+		if at, id := mustLastRevoke(t, s, k); !at.Equal(t0) || id != "alert-1" {
+			t.Errorf("%q: %v %q, want %v alert-1", k, at, id, t0)
 		}
 	}
-
-	t1 := t0.Add(window + time.Millisecond)
-	if ok, _, _ := mustClaimUser(t, s, user, t1, window, ""); !ok {
-		t.Fatal("claim after the window was refused")
+	// An older revoke, recorded late, never hides a newer one.
+	t1 := t0.Add(time.Minute)
+	if err := s.RecordRevoke(ctx, user, t1, window, "alert-2"); err != nil {
+		t.Fatal(err)
 	}
-	ok, last, id := mustClaimUser(t, s, user, t1.Add(time.Second), window, "alert-3")
-	if ok || !last.Equal(t1) || id != "" {
-		t.Errorf("after the second claim: ok %v, last %v %q; want suppressed by %v with no alert id", ok, last, id, t1)
+	if err := s.RecordRevoke(ctx, user, t0, window, "alert-late"); err != nil {
+		t.Fatal(err)
 	}
-
+	if at, id := mustLastRevoke(t, s, user); !at.Equal(t1) || id != "alert-2" {
+		t.Errorf("after a late record: %v %q, want %v alert-2", at, id, t1)
+	}
 	// The item's TTL outlives the window.
-	item := getItem(t, "user#"+strings.ToLower(user))
+	item := getItem(t, "revoked#"+strings.ToLower(user))
 	if exp, _ := number(item, "expiresAt"); exp < t1.Add(window).Unix() {
 		t.Errorf("expiresAt %d is before the window's end %d", exp, t1.Add(window).Unix())
 	}
 }
 
-func TestReleaseUser(t *testing.T) {
+// TestBreaker: the rolling window across containers, counted atomically.
+func TestBreaker(t *testing.T) {
 	s := New(client, table)
 	ctx := context.Background()
-	user := unique(t, "bob")
-	const window = time.Hour
+	// A window length of its own, so this test's counts are its own.
+	window := time.Duration(60+seq.Add(1)) * time.Second
+	base := time.Unix(0, 0).Add(window * 1000) // the start of a fixed window
 
-	mustClaimUser(t, s, user, t0, window, "a1")
-	// Graph failed: the release lets the retry through.
-	if err := s.ReleaseUser(ctx, user, t0); err != nil {
+	// Concurrent counters under a limit of 5: exactly 5 succeed.
+	var wg sync.WaitGroup
+	var won atomic.Int64
+	for range 12 {
+		wg.Go(func() {
+			ok, err := s.CountRevoke(ctx, base.Add(time.Second), window, 5, false)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				won.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if won.Load() != 5 {
+		t.Fatalf("%d counted under a limit of 5", won.Load())
+	}
+	// Approved revokes are counted apart and always.
+	if ok, err := s.CountRevoke(ctx, base.Add(2*time.Second), window, 5, true); !ok || err != nil {
+		t.Fatalf("approved: %v %v", ok, err)
+	}
+	b, err := s.ReadBreaker(ctx, base.Add(3*time.Second), window)
+	if err != nil || b.Current != 5 || b.Approved != 1 || b.Count() != 5 {
+		t.Fatalf("read: %+v %v", b, err)
+	}
+	// Three quarters into the next window, a quarter of the previous one still counts.
+	next := base.Add(window + window*3/4)
+	b, err = s.ReadBreaker(ctx, next, window)
+	if err != nil || b.Previous != 5 || b.Current != 0 || b.Carried() != 2 {
+		t.Fatalf("next window: %+v (carried %d) %v", b, b.Carried(), err)
+	}
+	// Tripped: read back until it ends; a reset clears it and the counts.
+	until := next.Add(window)
+	if err := s.TripBreaker(ctx, until); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, _ := mustClaimUser(t, s, user, t0.Add(time.Second), window, "a1"); !ok {
-		t.Fatal("claim after a release was refused")
-	}
-	// Releasing what is not there does nothing.
-	if err := s.ReleaseUser(ctx, unique(t, "nobody"), t0); err != nil {
-		t.Fatalf("releasing an unclaimed user: %v", err)
-	}
-}
-
-func TestReleaseUserKeepsNewerClaim(t *testing.T) {
-	s := New(client, table)
-	ctx := context.Background()
-	user := unique(t, "carol")
-	const window = 10 * time.Minute
-
-	mustClaimUser(t, s, user, t0, window, "old")
-	t1 := t0.Add(window + time.Minute)
-	if ok, _, _ := mustClaimUser(t, s, user, t1, window, "new"); !ok {
-		t.Fatal("claim after the window was refused")
-	}
-	// The first invocation's late release must not delete the second's claim.
-	if err := s.ReleaseUser(ctx, user, t0); err != nil {
+	if err := s.TripBreaker(ctx, until.Add(-time.Minute)); err != nil { // an earlier trip never shortens it
 		t.Fatal(err)
 	}
-	ok, last, id := mustClaimUser(t, s, user, t1.Add(time.Second), window, "third")
-	if ok || !last.Equal(t1) || id != "new" {
-		t.Errorf("ok %v last %v %q: a stale release deleted the newer claim", ok, last, id)
+	if b, _ := s.ReadBreaker(ctx, next, window); !b.TrippedUntil.Equal(until) {
+		t.Errorf("tripped until %v, want %v", b.TrippedUntil, until)
 	}
-}
-
-func TestClaimUserConcurrent(t *testing.T) {
-	s := New(client, table)
-	const rounds, claimers = 20, 8
-	for r := range rounds {
-		user := unique(t, fmt.Sprint("round", r))
-		var (
-			wg   sync.WaitGroup
-			mu   sync.Mutex
-			wins []int
-		)
-		start := make(chan struct{})
-		for g := range claimers {
-			wg.Go(func() {
-				<-start
-				// Each claimer's clock is a little different, all within the window.
-				ok, _, _, err := s.ClaimUser(context.Background(), user, t0.Add(time.Duration(g)*time.Millisecond), time.Hour, fmt.Sprint("alert-", g))
-				if err != nil {
-					t.Errorf("round %d claimer %d: %v", r, g, err)
-				}
-				if ok {
-					mu.Lock()
-					wins = append(wins, g)
-					mu.Unlock()
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		if len(wins) != 1 {
-			t.Fatalf("round %d: %d claimers won (%v), want exactly 1", r, len(wins), wins)
-		}
-		// The survivor's claim is what the others were told about.
-		_, last, id := mustClaimUser(t, s, user, t0.Add(time.Minute), time.Hour, "later")
-		if want := fmt.Sprint("alert-", wins[0]); id != want || !last.Equal(t0.Add(time.Duration(wins[0])*time.Millisecond)) {
-			t.Fatalf("round %d: stored claim %q at %v, want the winner's %q", r, id, last, want)
-		}
+	if b, _ := s.ReadBreaker(ctx, until.Add(time.Millisecond), window); !b.TrippedUntil.IsZero() {
+		t.Errorf("still tripped after it ended: %v", b.TrippedUntil)
+	}
+	if err := s.ResetBreaker(ctx, base.Add(time.Second), window); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := s.ReadBreaker(ctx, base.Add(time.Second), window); b.Current != 0 || !b.TrippedUntil.IsZero() {
+		t.Errorf("after a reset: %+v", b)
 	}
 }
 
@@ -351,17 +324,11 @@ func TestLongKeys(t *testing.T) {
 	ctx := context.Background()
 
 	long := strings.Repeat("Ü", 3000) + unique(t, "user") // 6000+ bytes, over DynamoDB's 2048
-	if ok, _, _ := mustClaimUser(t, s, long, t0, time.Hour, "a"); !ok {
-		t.Fatal("claim refused")
-	}
-	if ok, _, _ := mustClaimUser(t, s, strings.ToUpper(long), t0.Add(time.Second), time.Hour, "b"); ok {
-		t.Fatal("the same long key in another case was not suppressed")
-	}
-	if err := s.ReleaseUser(ctx, long, t0); err != nil {
+	if err := s.RecordRevoke(ctx, long, t0, time.Hour, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, _ := mustClaimUser(t, s, long, t0.Add(2*time.Second), time.Hour, "c"); !ok {
-		t.Fatal("claim after release refused")
+	if at, _ := mustLastRevoke(t, s, strings.ToUpper(long)); !at.Equal(t0) {
+		t.Fatal("the same long key in another case has no record")
 	}
 
 	// A key at the limit is kept; one byte more is hashed.
@@ -387,7 +354,7 @@ func TestLongKeys(t *testing.T) {
 	}
 
 	for _, err := range []error{
-		func() error { _, _, _, err := s.ClaimUser(ctx, " ", t0, time.Hour, ""); return err }(),
+		func() error { _, _, err := s.LastRevoke(ctx, " "); return err }(),
 		func() error { _, err := s.ClaimAlert(ctx, "", t0, time.Minute); return err }(),
 	} {
 		var e *Error
@@ -404,8 +371,10 @@ func TestMissingTable(t *testing.T) {
 	result := []byte("result-value-never-in-errors")
 	user := "dave@contoso.example"
 	calls := map[string]error{}
-	_, _, _, calls["ClaimUser"] = s.ClaimUser(ctx, user, t0, time.Hour, alertID)
-	calls["ReleaseUser"] = s.ReleaseUser(ctx, user, t0)
+	_, _, calls["LastRevoke"] = s.LastRevoke(ctx, user)
+	calls["RecordRevoke"] = s.RecordRevoke(ctx, user, t0, time.Hour, alertID)
+	_, calls["ReadBreaker"] = s.ReadBreaker(ctx, t0, time.Minute)
+	_, calls["CountRevoke"] = s.CountRevoke(ctx, t0, time.Minute, 3, false)
 	_, calls["ClaimAlert"] = s.ClaimAlert(ctx, "evt-1", t0, time.Minute)
 	calls["CompleteAlert"] = s.CompleteAlert(ctx, "evt-1", result, t0, time.Hour)
 	calls["ReleaseAlert"] = s.ReleaseAlert(ctx, "evt-1")
@@ -423,11 +392,11 @@ func TestMissingTable(t *testing.T) {
 			t.Errorf("%s: %q repeats a stored value", name, msg)
 		}
 	}
-	if !strings.Contains(calls["ClaimUser"].Error(), "claim user user#dave@contoso.example:") {
-		t.Errorf("ClaimUser error does not name the operation and key: %q", calls["ClaimUser"])
+	if !strings.Contains(calls["RecordRevoke"].Error(), "record revoke revoked#dave@contoso.example:") {
+		t.Errorf("RecordRevoke error does not name the operation and key: %q", calls["RecordRevoke"])
 	}
 
-	_, _, _, err := New(client, "").ClaimUser(ctx, user, t0, time.Hour, "")
+	_, _, err := New(client, "").LastRevoke(ctx, user)
 	if err == nil || !strings.Contains(err.Error(), "STATE_TABLE is not set") {
 		t.Errorf("empty table name: %v", err)
 	}
@@ -438,11 +407,11 @@ func TestForeignItem(t *testing.T) {
 	user := unique(t, "eve")
 	if _, err := client.PutItem(context.Background(), &dynamodb.PutItemInput{
 		TableName: aws.String(table),
-		Item:      map[string]types.AttributeValue{"pk": str("user#" + strings.ToLower(user)), "note": str("someone else's")},
+		Item:      map[string]types.AttributeValue{"pk": str("revoked#" + strings.ToLower(user)), "note": str("someone else's")},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, err := s.ClaimUser(context.Background(), user, t0, time.Hour, "")
+	_, _, err := s.LastRevoke(context.Background(), user)
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != Config || !strings.Contains(err.Error(), "lacks revokedAt") || strings.Contains(err.Error(), "someone else") {
 		t.Errorf("got %v", err)
@@ -464,11 +433,6 @@ func TestConditionFailureWithoutItem(t *testing.T) {
 	s := New(c, table)
 	ctx := context.Background()
 
-	user := unique(t, "frank")
-	mustClaimUser(t, s, user, t0, time.Hour, "a1")
-	if ok, last, id := mustClaimUser(t, s, user, t0.Add(time.Minute), time.Hour, "a2"); ok || !last.Equal(t0) || id != "a1" {
-		t.Errorf("suppression: %v %v %q", ok, last, id)
-	}
 	key := unique(t, "evt")
 	if _, err := s.ClaimAlert(ctx, key, t0, time.Minute); err != nil {
 		t.Fatal(err)
@@ -524,19 +488,19 @@ func getItem(t testing.TB, pk string) map[string]types.AttributeValue {
 	return out.Item
 }
 
-func BenchmarkClaimUser(b *testing.B) {
+func BenchmarkRevokeRecord(b *testing.B) {
 	s := New(client, table)
 	ctx := context.Background()
 	prefix := unique(b, "")
 	i := 0
 	for b.Loop() {
-		// Alternate a fresh user (a claim) with the same user again (a suppression).
-		ok, _, _, err := s.ClaimUser(ctx, fmt.Sprint(prefix, i/2), t0, time.Hour, "bench")
-		if err != nil {
+		// What a revoke costs the state table: the suppression read, then the record.
+		user := fmt.Sprint(prefix, i)
+		if _, _, err := s.LastRevoke(ctx, user); err != nil {
 			b.Fatal(err)
 		}
-		if ok != (i%2 == 0) {
-			b.Fatalf("claim %d: ok %v", i, ok)
+		if err := s.RecordRevoke(ctx, user, t0, time.Hour, "bench"); err != nil {
+			b.Fatal(err)
 		}
 		i++
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/session-revoker/session-revoker/internal/alert"
@@ -58,11 +59,24 @@ type Runner struct {
 	MaxAttempts int                                              // per page read (default 4)
 	Sleep       func(ctx context.Context, d time.Duration) error // tests replace it
 	Now         func() time.Time
+	// DryRun is DRY_RUN: with the spec's own dryRun, it keeps a dry run's progress apart
+	// from the live run's.
+	DryRun bool
+	// Observe is given each page's outcomes as soon as they are known, so that they are
+	// audited as they happen: an invocation killed at its timeout loses no audit line,
+	// and memory does not grow with the sweep.
+	Observe func([]outcome.Outcome)
+	// Sample bounds the outcomes a Report keeps (default 200), unhandled ones first.
+	Sample int
 }
 
 // Report is what one invocation of a sweep did.
 type Report struct {
+	// Summary counts every outcome; Targets is a sample of them (unhandled first), and
+	// Omitted how many the sample left out. Every outcome went to Observe.
+	Summary map[outcome.Status]int
 	Targets []outcome.Outcome
+	Omitted int
 	Pages   int // pages read in this invocation
 	Listed  int // users listed in this invocation
 	// Complete: the listing reached its end in this invocation. Otherwise Continues
@@ -70,6 +84,7 @@ type Report struct {
 	Complete  bool
 	Continues bool
 	Resumed   bool // started where a previous run stopped
+	Restarted bool // a saved place that was not this sweep's listing was dropped
 	// Busy: another run of the sweep holds it; this one did nothing. Not a failure:
 	// that run is responsible for the work, and a schedule firing again while a long
 	// sweep runs is expected.
@@ -91,6 +106,9 @@ func (r *Runner) Run(ctx context.Context, s Spec) (Report, error) {
 }
 
 func (r *Runner) defaults() {
+	if r.Sample <= 0 {
+		r.Sample = 200
+	}
 	if r.Reserve <= 0 {
 		r.Reserve = 20 * time.Second
 	}
@@ -121,17 +139,52 @@ func (r *Runner) bounded(ctx context.Context, s Spec, l Lister) (Report, error) 
 		link = p.Next
 		if r.MaxTargets > 0 && len(users) > r.MaxTargets {
 			rep.Listed = len(users)
-			rep.Targets = r.askApproval(s, users, link != "")
+			rep.add(r, r.askApproval(s, users, link != ""))
 			return rep, fmt.Errorf("sweep %s: %d users listed%s, more than MAX_TARGETS_PER_SWEEP=%d: nobody was revoked; approve it with \"approved\": true in the schedule's input, or raise the limit",
 				s.Name, len(users), more(link != ""), r.MaxTargets)
 		}
 	}
 	rep.Listed, rep.Complete = len(users), true
-	rep.Targets = r.act(ctx, s, users, 1)
-	if n := count(rep.Targets); n > 0 {
-		return rep, fmt.Errorf("sweep %s: %d of %d users not handled (failed, deferred or needing approval); the retry lists the users again", s.Name, n, len(rep.Targets))
+	unhandled := 0
+	for n := 0; n*pageSize < len(users); n++ {
+		chunk := users[n*pageSize : min((n+1)*pageSize, len(users))]
+		unhandled += rep.add(r, r.act(ctx, s, chunk, n+1))
+	}
+	if unhandled > 0 {
+		return rep, fmt.Errorf("sweep %s: %d of %d users not handled (failed, deferred or needing approval); the retry lists the users again", s.Name, unhandled, len(users))
 	}
 	return rep, nil
+}
+
+// add counts a page's outcomes, keeps them in the sample while it has room (an unhandled
+// one displaces a handled one), hands them to Observe, and returns how many were not
+// handled.
+func (rep *Report) add(r *Runner, ts []outcome.Outcome) int {
+	if r.Observe != nil && len(ts) > 0 {
+		r.Observe(ts)
+	}
+	if rep.Summary == nil {
+		rep.Summary = map[outcome.Status]int{}
+	}
+	unhandled := 0
+	for _, t := range ts {
+		rep.Summary[t.Status]++
+		switch {
+		case len(rep.Targets) < r.Sample:
+			rep.Targets = append(rep.Targets, t)
+		case t.Status.Unhandled():
+			if i := slices.IndexFunc(rep.Targets, func(k outcome.Outcome) bool { return !k.Status.Unhandled() }); i >= 0 {
+				rep.Targets[i] = t
+			}
+			rep.Omitted++
+		default:
+			rep.Omitted++
+		}
+		if t.Status.Unhandled() {
+			unhandled++
+		}
+	}
+	return unhandled
 }
 
 // count counts the targets that keep a sweep from being fully handled.
@@ -171,8 +224,9 @@ func (r *Runner) askApproval(s Spec, users []alert.Principal, cut bool) []outcom
 // an invocation's end (or a failure) never loses or repeats a page's worth of work.
 func (r *Runner) paged(ctx context.Context, s Spec, l Lister) (rep Report, err error) {
 	link := s.FirstPage()
+	key := s.StateKey(r.DryRun)
 	if r.Cursors != nil {
-		next, err := r.Cursors.ClaimSweep(ctx, s.Name, r.Now(), leaseFor(ctx))
+		next, err := r.Cursors.ClaimSweep(ctx, key, r.Now(), leaseFor(ctx))
 		if errors.Is(err, ErrBusy) {
 			rep.Busy = true
 			return rep, nil
@@ -182,12 +236,17 @@ func (r *Runner) paged(ctx context.Context, s Spec, l Lister) (rep Report, err e
 			return rep, fmt.Errorf("sweep %s: progress not readable: %w", s.Name, err)
 		}
 		defer func() {
-			if rerr := r.Cursors.ReleaseSweep(context.WithoutCancel(ctx), s.Name); rerr != nil && err == nil && !rep.Complete {
+			if rerr := r.Cursors.ReleaseSweep(context.WithoutCancel(ctx), key); rerr != nil && err == nil && !rep.Complete {
 				err = fmt.Errorf("sweep %s: progress kept but its claim not released (the next run waits for the lease): %w", s.Name, rerr)
 			}
 		}()
-		if next != "" {
+		switch {
+		case next != "" && s.OwnsLink(next):
 			link, rep.Resumed = next, true
+		case next != "":
+			// Not this sweep's listing: a state item written by something else. Starting
+			// over loses nothing; users revoked within the window are suppressed.
+			rep.Restarted = true
 		}
 	}
 	for {
@@ -199,20 +258,21 @@ func (r *Runner) paged(ctx context.Context, s Spec, l Lister) (rep Report, err e
 			p, err = r.read(ctx, l, link)
 		}
 		if err != nil {
-			return rep, fmt.Errorf("sweep %s: listing %s, page %d: %w%s", s.Name, s.Source(), rep.Pages+1, err, r.kept(ctx, s, link))
+			return rep, fmt.Errorf("sweep %s: listing %s, page %d: %w%s", s.Name, s.Source(), rep.Pages+1, err, r.kept(ctx, s, key, link))
 		}
 		rep.Pages++
 		rep.Listed += len(p.Users)
-		targets := r.act(ctx, s, p.Users, rep.Pages)
-		rep.Targets = append(rep.Targets, targets...)
-		if count(targets) > 0 {
+		if rep.add(r, r.act(ctx, s, p.Users, rep.Pages)) > 0 {
 			// The page is read again next time: its revoked users are then suppressed,
 			// its failed and deferred ones tried again.
-			return rep, fmt.Errorf("sweep %s: page %d not fully handled%s", s.Name, rep.Pages, r.kept(ctx, s, link))
+			return rep, fmt.Errorf("sweep %s: page %d not fully handled%s", s.Name, rep.Pages, r.kept(ctx, s, key, link))
+		}
+		if p.Next != "" && !s.OwnsLink(p.Next) {
+			return rep, fmt.Errorf("sweep %s: page %d's next link is not this sweep's listing: not followed%s", s.Name, rep.Pages, r.kept(ctx, s, key, link))
 		}
 		link = p.Next
 		if r.Cursors != nil {
-			if err := r.Cursors.SaveSweep(ctx, s.Name, link, r.Now()); err != nil {
+			if err := r.Cursors.SaveSweep(ctx, key, link, r.Now()); err != nil {
 				return rep, fmt.Errorf("sweep %s: progress after page %d not saved: %w", s.Name, rep.Pages, err)
 			}
 		}
@@ -231,11 +291,11 @@ func (r *Runner) paged(ctx context.Context, s Spec, l Lister) (rep Report, err e
 }
 
 // kept says, for an error, whether the next run picks up from here.
-func (r *Runner) kept(ctx context.Context, s Spec, link string) string {
+func (r *Runner) kept(ctx context.Context, s Spec, key, link string) string {
 	if r.Cursors == nil {
 		return ""
 	}
-	if err := r.Cursors.SaveSweep(context.WithoutCancel(ctx), s.Name, link, r.Now()); err != nil {
+	if err := r.Cursors.SaveSweep(context.WithoutCancel(ctx), key, link, r.Now()); err != nil {
 		return "; progress not saved: " + err.Error()
 	}
 	return "; the next run resumes at this page"
@@ -249,10 +309,12 @@ func (r *Runner) act(ctx context.Context, s Spec, users []alert.Principal, n int
 	return r.Carry(ctx, r.Decide([]alert.Alert{page(s, users, n)}))
 }
 
-// page makes an alert of a page: approved, since the sweep's own bound has been applied.
+// page makes an alert of a page: approved, since the sweep's own bound has been applied
+// (and a sweep is an operator's, never an alert's: it does not use up the revokes alerts
+// may make), and listed, since its users are Graph's own answer.
 func page(s Spec, users []alert.Principal, n int) alert.Alert {
 	return alert.Alert{Format: Format, ID: fmt.Sprintf("%s/page-%d", s.Name, n), Title: s.Source(),
-		Principals: users, DryRun: s.DryRun, Reason: s.Reason, Approved: true}
+		Principals: users, DryRun: s.DryRun, Reason: s.Reason, Approved: true, Listed: true}
 }
 
 // read gets one page, retrying what a retry can fix, honouring Retry-After.

@@ -7,6 +7,8 @@
 package sweep
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,16 +58,31 @@ const pageSize = 100
 // Is reports whether a document asks for a sweep.
 func Is(top delivery.Object) bool { return top.Has("sweep") }
 
-// Parse reads {"sweep": {...}}. Errors name the field, never echo a value beyond a
+// Parse reads {"sweep": {...}} strictly: an operator's instruction means exactly what it
+// says or is refused. Keys are spelled exactly and given once (encoding/json would take
+// "APPROVED" for "approved", and a second "dryRun" for the first), nothing else stands
+// beside "sweep" (a "users" list there would be silently ignored), and a misspelt
+// "aproved" is an error, not false. Errors name the field, never echo a value beyond a
 // clipped name.
 func Parse(top delivery.Object) (Spec, error) {
 	raw := top.Get("sweep")
 	if len(raw) == 0 || raw[0] != '{' {
 		return Spec{}, errors.New(`sweep request: "sweep" must be an object such as {"name": "risky-high", "riskyUsers": {}}`)
 	}
+	if len(top) != 1 {
+		return Spec{}, fmt.Errorf(`sweep request: nothing may stand beside "sweep" (top-level keys [%s]): a sweep lists its own users`, top.Keys())
+	}
+	if err := delivery.Strict(raw, "sweep request", "name", "riskyUsers", "group", "dryRun", "reason", "approved"); err != nil {
+		return Spec{}, err
+	}
+	if ru := delivery.TopLevel(raw).Get("riskyUsers"); len(ru) > 0 && ru[0] == '{' {
+		if err := delivery.Strict(ru, "sweep request: riskyUsers", "riskLevels", "riskStates"); err != nil {
+			return Spec{}, err
+		}
+	}
 	var s Spec
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields() // a misspelt "aproved" must not silently mean false
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
 		return Spec{}, fmt.Errorf("sweep request: %s", describe(err))
 	}
@@ -157,6 +174,49 @@ func (s Spec) FirstPage() string {
 	}
 	q.Set("$filter", "("+eqAny("riskLevel", s.RiskyUsers.RiskLevels)+") and ("+eqAny("riskState", s.RiskyUsers.RiskStates)+")")
 	return "/identityProtection/riskyUsers?" + q.Encode()
+}
+
+// StateKey names the sweep's progress in the state table: its name and a digest of what
+// it lists and whether it is a dry run. A cursor saved by a dry run is never resumed by
+// the live run (which would skip every user before it), nor one of another sweep given
+// the same name.
+func (s Spec) StateKey(dryRun bool) string {
+	var levels, states []string
+	if s.RiskyUsers != nil {
+		levels, states = slices.Sorted(slices.Values(s.RiskyUsers.RiskLevels)), slices.Sorted(slices.Values(s.RiskyUsers.RiskStates))
+	}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("group=%s;levels=%s;states=%s;dryRun=%v", s.Group, strings.Join(levels, ","), strings.Join(states, ","), dryRun || s.DryRun)))
+	return s.Name + "#" + hex.EncodeToString(sum[:8])
+}
+
+// OwnsLink reports whether link, a saved or @odata.nextLink page link, continues this
+// sweep's own listing: the same path under a Graph version root, the first page's query
+// options unchanged, and nothing added but Graph's paging token. A state item, or a
+// listing, that names anything else is never followed.
+func (s Spec) OwnsLink(link string) bool {
+	first, err := url.Parse(s.FirstPage())
+	if err != nil {
+		return false
+	}
+	u, err := url.Parse(link)
+	if err != nil || u.Fragment != "" || u.User != nil || strings.Contains(u.Path, "..") {
+		return false
+	}
+	if u.Path != first.Path && !strings.HasSuffix(u.Path, "/v1.0"+first.Path) {
+		return false
+	}
+	want, got := first.Query(), u.Query()
+	for k, v := range got {
+		switch {
+		case k == "$skiptoken" || k == "$skip":
+			if len(v) != 1 {
+				return false
+			}
+		case !slices.Equal(v, want[k]):
+			return false
+		}
+	}
+	return true
 }
 
 func eqAny(field string, values []string) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,18 +87,32 @@ func (f *fakeLister) ListUsers(_ context.Context, link string) (Page, error) {
 		f.fail[link] = errs[1:]
 		return Page{}, errs[0]
 	}
+	u, err := url.Parse(link)
+	if err != nil {
+		return Page{}, &revoke.Error{Kind: revoke.BadRequest, Status: 400, Message: "bad link"}
+	}
+	q := u.Query()
 	i := 0
-	if strings.HasPrefix(link, "next-") {
-		fmt.Sscanf(link, "next-%d", &i)
+	if tok := q.Get("$skiptoken"); tok != "" {
+		fmt.Sscanf(tok, "%d", &i)
 	}
 	if i >= len(f.pages) {
 		return Page{}, &revoke.Error{Kind: revoke.BadRequest, Status: 400, Message: "bad skip token"}
 	}
 	p := Page{Users: f.pages[i]}
 	if i+1 < len(f.pages) {
-		p.Next = fmt.Sprintf("next-%d", i+1)
+		p.Next = nextLink(link, i+1)
 	}
 	return p, nil
+}
+
+// nextLink is link's page n, as Graph writes @odata.nextLink: absolute, the request's own
+// query, and a skip token.
+func nextLink(link string, n int) string {
+	u, _ := url.Parse(link)
+	q := u.Query()
+	q.Set("$skiptoken", fmt.Sprint(n))
+	return "https://graph.microsoft.com/v1.0" + strings.TrimPrefix(u.Path, "/v1.0") + "?" + q.Encode()
 }
 
 func users(prefix string, n int) []alert.Principal {
@@ -209,19 +224,40 @@ func TestBoundedSweepOverTheLimitNeedsApproval(t *testing.T) {
 	}
 }
 
-// Protected accounts and guests get the same treatment as from an alert.
+// oneUser is a Graph that knows one user, for the protected list to resolve.
+type oneUser struct{ u revoke.User }
+
+func (g oneUser) RevokeSignInSessions(context.Context, string) (revoke.Call, error) {
+	return revoke.Call{}, nil
+}
+
+func (g oneUser) User(_ context.Context, key string) (revoke.User, revoke.Call, error) {
+	if strings.EqualFold(key, g.u.UserPrincipalName) || strings.EqualFold(key, g.u.ID) {
+		return g.u, revoke.Call{}, nil
+	}
+	return revoke.User{}, revoke.Call{}, &revoke.Error{Kind: revoke.NotFound, Status: 404}
+}
+
+// Protected accounts and guests get the same treatment as from an alert: the listing's
+// ids and user types are Graph's, so no lookup is needed to judge them.
 func TestSweepKeepsTheGuardrails(t *testing.T) {
 	prot, err := policy.ParseProtected("breakglass@contoso.onmicrosoft.com")
 	if err != nil {
 		t.Fatal(err)
 	}
+	const bgID = "0f6d3b9e-2a4c-4e8b-9d1f-5c7a3e6b8d42"
 	l := &fakeLister{pages: [][]alert.Principal{{
-		{UserPrincipalName: "breakglass@contoso.onmicrosoft.com"},
-		{UserPrincipalName: "ext_fabrikam.com#EXT#@contoso.onmicrosoft.com", UserType: "Guest"},
-		{UserPrincipalName: "adelev@contoso.onmicrosoft.com"},
+		{UserID: bgID, UserPrincipalName: "breakglass@contoso.onmicrosoft.com", UserType: "Member"},
+		{UserID: "e5b2a8d4-9c1f-4a3e-b7d6-0c8f5e2a9b16", UserPrincipalName: "ext_fabrikam.com#EXT#@contoso.onmicrosoft.com", UserType: "Guest"},
+		{UserID: "4d2c6f3a-8b1e-4f6a-9c3d-2e7b5a1f0c91", UserPrincipalName: "adelev@contoso.onmicrosoft.com", UserType: "Member"},
 	}}}
 	s, _ := parse(t, `{"sweep":{"name":"g","group":"`+group+`","dryRun":true}}`)
-	rep, err := runner(l, nil, policy.Settings{Protected: prot}, nil).Run(context.Background(), s)
+	r := runner(l, nil, policy.Settings{}, nil)
+	graph := oneUser{revoke.User{ID: bgID, UserPrincipalName: "breakglass@contoso.onmicrosoft.com", UserType: "Member"}}
+	r.Carry = func(ctx context.Context, ds []policy.Decision) []outcome.Outcome {
+		return revoke.Run(ctx, ds, func(context.Context) (revoke.Graph, error) { return graph, nil }, revoke.Options{Guard: &revoke.Guard{List: prot}})
+	}
+	rep, err := r.Run(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +265,11 @@ func TestSweepKeepsTheGuardrails(t *testing.T) {
 	for i, st := range want {
 		if i >= len(rep.Targets) || rep.Targets[i].Status != st {
 			t.Fatalf("targets = %+v, want statuses %v", rep.Targets, want)
+		}
+	}
+	for _, o := range rep.Targets {
+		if o.Attempts != 0 {
+			t.Errorf("%s: %d Graph calls for a listed user", o.UserPrincipalName, o.Attempts)
 		}
 	}
 }
@@ -272,8 +313,8 @@ func TestPagedSweepKeepsAnUnhandledPage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "page 2 not fully handled") || !strings.Contains(err.Error(), "resumes at this page") {
 		t.Fatalf("err = %v", err)
 	}
-	if cur.next["all"] != "next-1" || rep.Complete {
-		t.Fatalf("cursor = %q, report %+v: want the failed page kept", cur.next["all"], rep)
+	if key := s.StateKey(false); cur.next[key] != nextLink(s.FirstPage(), 1) || rep.Complete {
+		t.Fatalf("cursor = %q, report %+v: want the failed page kept", cur.next[key], rep)
 	}
 	rep, err = runner(l, cur, policy.Settings{}, nil).Run(context.Background(), s)
 	if err != nil || !rep.Resumed || !rep.Complete || statuses(rep.Targets)[outcome.Revoked] != 2 {
@@ -282,9 +323,9 @@ func TestPagedSweepKeepsAnUnhandledPage(t *testing.T) {
 }
 
 func TestPagedSweepBusyIsNotAFailure(t *testing.T) {
-	cur := &fakeCursors{next: map[string]string{}, held: map[string]bool{"all": true}}
-	l := &fakeLister{pages: [][]alert.Principal{users("a", 1)}}
 	s, _ := parse(t, `{"sweep":{"name":"all","group":"`+group+`","approved":true}}`)
+	cur := &fakeCursors{next: map[string]string{}, held: map[string]bool{s.StateKey(false): true}}
+	l := &fakeLister{pages: [][]alert.Principal{users("a", 1)}}
 	rep, err := runner(l, cur, policy.Settings{}, nil).Run(context.Background(), s)
 	if err != nil || !rep.Busy || len(l.read) != 0 {
 		t.Fatalf("err %v, report %+v, reads %v", err, rep, l.read)
@@ -309,8 +350,8 @@ func TestPagedSweepWithoutStateTableOutOfTime(t *testing.T) {
 // every run from then on.
 func TestPagedSweepStaleCursorStartsOver(t *testing.T) {
 	l := &fakeLister{pages: [][]alert.Principal{users("a", 1)}}
-	cur := &fakeCursors{next: map[string]string{"all": "next-7"}, held: map[string]bool{}}
 	s, _ := parse(t, `{"sweep":{"name":"all","group":"`+group+`","approved":true}}`)
+	cur := &fakeCursors{next: map[string]string{s.StateKey(false): nextLink(s.FirstPage(), 7)}, held: map[string]bool{}}
 	rep, err := runner(l, cur, policy.Settings{}, nil).Run(context.Background(), s)
 	if err != nil || !rep.Complete || rep.Resumed || len(l.read) != 2 || l.read[1] != s.FirstPage() {
 		t.Fatalf("err %v, report %+v, reads %v", err, rep, l.read)
@@ -359,4 +400,116 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("first page %q from %q", first, b)
 		}
 	})
+}
+
+// TestProgressBelongsToOneSweep: a saved place is keyed by the sweep's name, what it lists
+// and whether it is a dry run, and only a link on its own listing is followed.
+func TestProgressBelongsToOneSweep(t *testing.T) {
+	live, _ := parse(t, `{"sweep":{"name":"all","group":"`+group+`","approved":true}}`)
+	dry, _ := parse(t, `{"sweep":{"name":"all","group":"`+group+`","approved":true,"dryRun":true}}`)
+	other, _ := parse(t, `{"sweep":{"name":"all","group":"d6b4f9a2-3c8e-4f0b-8a72-4e9c3b8d5f26","approved":true}}`)
+	risky, _ := parse(t, `{"sweep":{"name":"all","riskyUsers":{"riskLevels":["high","medium"]}}}`)
+	riskyAgain, _ := parse(t, `{"sweep":{"name":"all","riskyUsers":{"riskLevels":["medium","high"]}}}`)
+	keys := map[string]string{}
+	for name, k := range map[string]string{
+		"live": live.StateKey(false), "dry": dry.StateKey(false), "live under DRY_RUN": live.StateKey(true),
+		"another group": other.StateKey(false), "risky": risky.StateKey(false),
+	} {
+		if prev, ok := keys[k]; ok && !(name == "dry" && prev == "live under DRY_RUN" || name == "live under DRY_RUN" && prev == "dry") {
+			t.Errorf("%s and %s share the key %s", name, prev, k)
+		}
+		keys[k] = name
+	}
+	if live.StateKey(false) == dry.StateKey(false) {
+		t.Error("a dry run's progress would be resumed by the live run")
+	}
+	if risky.StateKey(false) != riskyAgain.StateKey(false) {
+		t.Error("the same sweep with its levels in another order has another key")
+	}
+
+	first := live.FirstPage()
+	for link, want := range map[string]bool{
+		nextLink(first, 3):             true,
+		first:                          true,
+		nextLink(other.FirstPage(), 3): false, // another group
+		"https://graph.microsoft.com/v1.0/users?$top=100&$skiptoken=3":      false,
+		strings.Replace(nextLink(first, 3), "%24top=100", "%24top=999", 1):  false, // query changed
+		nextLink(first, 3) + "&$filter=x":                                   false,
+		nextLink(first, 3) + "#frag":                                        false,
+		"https://graph.microsoft.com/v1.0/groups/" + group + "/../../users": false,
+	} {
+		if got := live.OwnsLink(link); got != want {
+			t.Errorf("OwnsLink(%s) = %v, want %v", link, got, want)
+		}
+	}
+
+	// A dry run's cursor is never taken up by the live run: the live run lists from the start.
+	l := &fakeLister{pages: [][]alert.Principal{users("a", 1), users("b", 1)}}
+	cur := &fakeCursors{next: map[string]string{dry.StateKey(false): nextLink(first, 1)}, held: map[string]bool{}}
+	rep, err := runner(l, cur, policy.Settings{}, nil).Run(context.Background(), live)
+	if err != nil || rep.Resumed || statuses(rep.Targets)[outcome.Revoked] != 2 {
+		t.Fatalf("live after a dry run: %v %+v", err, rep)
+	}
+	// A state item naming another listing is dropped, not followed.
+	l = &fakeLister{pages: [][]alert.Principal{users("a", 1)}}
+	cur = &fakeCursors{next: map[string]string{live.StateKey(false): "https://graph.microsoft.com/v1.0/users?$top=999"}, held: map[string]bool{}}
+	rep, err = runner(l, cur, policy.Settings{}, nil).Run(context.Background(), live)
+	if err != nil || !rep.Restarted || rep.Resumed || l.read[0] != first {
+		t.Fatalf("foreign cursor: %v %+v reads %v", err, rep, l.read)
+	}
+	// A listing whose next link leaves the sweep's own path is not followed.
+	evil := &evilLister{next: "https://graph.microsoft.com/v1.0/users?$top=999"}
+	_, err = runner(evil, nil, policy.Settings{}, nil).Run(context.Background(), live)
+	if err == nil || !strings.Contains(err.Error(), "not this sweep's listing") || evil.reads != 1 {
+		t.Fatalf("foreign next link: %v after %d reads", err, evil.reads)
+	}
+}
+
+type evilLister struct {
+	next  string
+	reads int
+}
+
+func (e *evilLister) ListUsers(context.Context, string) (Page, error) {
+	e.reads++
+	return Page{Users: users("e", 1), Next: e.next}, nil
+}
+
+func TestParseIsStrict(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"sweep":{"name":"x","riskyUsers":{},"APPROVED":true}}`:              `unknown field "APPROVED"`,
+		`{"sweep":{"name":"x","riskyUsers":{},"dryRun":true,"dryRun":false}}`: `"dryRun" is given twice`,
+		`{"sweep":{"name":"x","riskyUsers":{"RiskLevels":["low"]}}}`:          `unknown field "RiskLevels"`,
+		`{"sweep":{"name":"x","riskyUsers":{}},"users":["a@contoso.com"]}`:    `nothing may stand beside "sweep"`,
+	} {
+		if _, err := parse(t, body); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", body, err, want)
+		}
+	}
+}
+
+// TestObserveSeesEveryOutcome: outcomes reach Observe page by page, the report counts
+// every one and keeps a bounded sample with the unhandled ones in it.
+func TestObserveSeesEveryOutcome(t *testing.T) {
+	var pages [][]alert.Principal
+	for i := 0; i < 5; i++ {
+		pages = append(pages, users(fmt.Sprintf("p%d-", i), 4))
+	}
+	l := &fakeLister{pages: pages}
+	s, _ := parse(t, `{"sweep":{"name":"all","group":"`+group+`","approved":true}}`)
+	bad := pages[4][3].UserPrincipalName
+	r := runner(l, nil, policy.Settings{}, map[string]outcome.Status{bad: outcome.Failed})
+	var seen [][]outcome.Outcome
+	r.Observe = func(ts []outcome.Outcome) { seen = append(seen, ts) }
+	r.Sample = 3
+	rep, err := r.Run(context.Background(), s)
+	if err == nil {
+		t.Fatal("a failed user did not fail the sweep")
+	}
+	if len(seen) != 5 || rep.Summary[outcome.Revoked] != 19 || rep.Summary[outcome.Failed] != 1 {
+		t.Fatalf("observed %d pages, summary %v", len(seen), rep.Summary)
+	}
+	if len(rep.Targets) != 3 || rep.Omitted != 17 || !slices.ContainsFunc(rep.Targets, func(o outcome.Outcome) bool { return o.UserPrincipalName == bad }) {
+		t.Errorf("sample %+v, omitted %d: want 3 kept with the failure among them", rep.Targets, rep.Omitted)
+	}
 }
