@@ -98,7 +98,9 @@ func firstArrayObject(raw []byte) delivery.Object {
 }
 
 // multiValues reads a field that may hold one value or several: a string (several when it
-// has several lines), an array of them, a number's text; null or absent is none.
+// has several lines), an array of them, a number's text; null or absent is none. A value
+// repeated is read once: a multivalue field of a hundred thousand copies of one name is
+// one user, read in linear time.
 func multiValues(raw []byte) ([]string, error) {
 	if len(raw) == 0 {
 		return nil, nil
@@ -110,16 +112,26 @@ func multiValues(raw []byte) ([]string, error) {
 	case '"':
 		values = appendLines(values, delivery.Unquote(raw))
 	case '[':
-		var items []json.RawMessage
-		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, fmt.Errorf("is not a valid array: %w", describe(err))
-		}
-		for _, item := range items {
+		// In place: the payload was validated on delivery.
+		for i := 1; i < len(raw); {
+			switch raw[i] {
+			case ']':
+				return unique(values), nil
+			case ',', ' ', '\t', '\n', '\r':
+				i++
+				continue
+			}
+			end := delivery.ValueEnd(raw, i)
+			if end <= i {
+				break
+			}
+			item := raw[i:end]
 			s := scalarText(item)
 			if s == "" && item[0] != '"' && item[0] != 'n' {
 				return nil, fmt.Errorf("holds an array with a JSON %s; expected strings", jsonKind(item))
 			}
 			values = appendLines(values, s)
+			i = end
 		}
 	default:
 		s := scalarText(raw)
@@ -128,7 +140,23 @@ func multiValues(raw []byte) ([]string, error) {
 		}
 		values = append(values, s)
 	}
-	return values, nil
+	return unique(values), nil
+}
+
+// unique drops repeated values, keeping the first of each, in order.
+func unique(values []string) []string {
+	if len(values) < 2 {
+		return values
+	}
+	seen := make(map[string]bool, min(len(values), 64))
+	kept := values[:0]
+	for _, v := range values {
+		if !seen[v] {
+			seen[v] = true
+			kept = append(kept, v)
+		}
+	}
+	return kept
 }
 
 // appendLines adds each non-blank line of s.

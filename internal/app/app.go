@@ -121,24 +121,22 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.SuppressWindow = time.Duration(n) * time.Minute
 	}
+	var minutes int
 	for _, n := range []struct {
-		name string
-		into *int
-		def  int
+		name, value string
+		into        *int
+		def         int
 	}{
-		{"MAX_TARGETS_PER_SWEEP", &c.MaxTargetsPerSweep, DefaultMaxTargetsPerSweep},
-		{"MAX_REVOKES_PER_DELIVERY", &c.MaxRevokesPerDelivery, DefaultMaxRevokesPerDelivery},
-		{"MAX_REVOKES_PER_WINDOW", &c.MaxRevokesPerWindow, DefaultMaxRevokesPerWindow},
+		{"MAX_TARGETS_PER_SWEEP", getenv("MAX_TARGETS_PER_SWEEP"), &c.MaxTargetsPerSweep, DefaultMaxTargetsPerSweep},
+		{"MAX_REVOKES_PER_DELIVERY", getenv("MAX_REVOKES_PER_DELIVERY"), &c.MaxRevokesPerDelivery, DefaultMaxRevokesPerDelivery},
+		{"MAX_REVOKES_PER_WINDOW", getenv("MAX_REVOKES_PER_WINDOW"), &c.MaxRevokesPerWindow, DefaultMaxRevokesPerWindow},
+		{"REVOKE_WINDOW_MINUTES", getenv("REVOKE_WINDOW_MINUTES"), &minutes, int(DefaultRevokeWindow / time.Minute)},
 	} {
-		v, err := wholeNumber(getenv, n.name, n.def)
+		v, err := wholeNumber(n.name, n.value, n.def)
 		if err != nil {
 			return Config{}, err
 		}
 		*n.into = v
-	}
-	minutes, err := wholeNumber(getenv, "REVOKE_WINDOW_MINUTES", int(DefaultRevokeWindow/time.Minute))
-	if err != nil {
-		return Config{}, err
 	}
 	if minutes == 0 && c.MaxRevokesPerWindow > 0 {
 		return Config{}, errors.New("REVOKE_WINDOW_MINUTES=0 with MAX_REVOKES_PER_WINDOW set: the circuit breaker needs a window of at least a minute (set MAX_REVOKES_PER_WINDOW=0 to turn it off)")
@@ -155,9 +153,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// wholeNumber reads a non-negative whole number, def when unset.
-func wholeNumber(getenv func(string) string, name string, def int) (int, error) {
-	v := strings.TrimSpace(getenv(name))
+// wholeNumber reads the variable name's value v as a non-negative whole number, def when
+// unset.
+func wholeNumber(name, v string, def int) (int, error) {
+	v = strings.TrimSpace(v)
 	if v == "" {
 		return def, nil
 	}

@@ -21,10 +21,18 @@ var (
 	fuzzCt   *container
 )
 
+// The fuzzed deployment protects the break-glass account by UPN, so a payload that names
+// it by object id, by another UPN, or beside another user is an attempt on it.
+const (
+	fuzzProtectedID  = "0f6d3b9e-2a4c-4e8b-9d1f-5c7a3e6b8d42"
+	fuzzProtectedUPN = "breakglass01@contoso.onmicrosoft.com"
+)
+
 // FuzzHandler drives the whole handler, with the real SDKs and the emulator behind it,
-// with arbitrary payloads, and checks the two invariants that matter: nothing reaches
-// Graph but the revoke and read paths of validated users, and every user the payload
-// names ends with an outcome.
+// with arbitrary payloads, and checks the invariants that matter: nothing reaches Graph
+// but the revoke and read paths of validated users; no revoke is ever sent for the
+// protected account, however it is named; every user the payload names ends with exactly
+// one outcome; and a user reported needs-approval was not revoked.
 func FuzzHandler(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "*.json"))
 	for _, file := range files {
@@ -34,12 +42,15 @@ func FuzzHandler(f *testing.F) {
 	for _, s := range []string{
 		`{"userId": "../../groups/x"}`, `{"users": ["a%2Fb@contoso.com", "x@contoso.com?$select=*", "Adele#V@contoso.com"]}`,
 		`{"userId": "$x@contoso.onmicrosoft.com"}`, `{"users": ["AdeleV＠contoso.onmicrosoft.com"]}`,
+		`{"users": ["` + fuzzProtectedID + `", "AdeleV@contoso.onmicrosoft.com", "BREAKGLASS01@contoso.onmicrosoft.com"], "approved": true}`,
+		`{"@odata.type": "#microsoft.graph.security.alert", "id": "x", "evidence": [{"@odata.type": "#microsoft.graph.security.userEvidence", "userAccount": {"azureAdUserId": "` + fuzzProtectedID + `", "userPrincipalName": "AdeleV@contoso.onmicrosoft.com"}}]}`,
+		`{"users": ["AdeleV@contoso.onmicrosoft.com", "AlexW@contoso.onmicrosoft.com", "MeganB@contoso.onmicrosoft.com", "LeeG@contoso.onmicrosoft.com"]}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		fuzzOnce.Do(func() {
-			fuzzCt = newContainer(t, nil, nil)
+			fuzzCt = newContainer(t, map[string]string{"PROTECTED_USERS": fuzzProtectedUPN, "MAX_TARGETS_PER_ALERT": "3"}, nil)
 			fuzzCt.handler.Options.BaseDelay = time.Millisecond
 			fuzzCt.handler.Options.CallTimeout = 2 * time.Second
 		})
@@ -49,6 +60,7 @@ func FuzzHandler(f *testing.F) {
 		defer cancel()
 		raw, _ := ct.handler.Handle(ctx, payload)
 
+		revoked := map[string]bool{}
 		for _, r := range ct.emu.Requests() {
 			if !strings.HasPrefix(r.Path, "/v1.0/") {
 				continue // discovery and token
@@ -60,11 +72,29 @@ func FuzzHandler(f *testing.F) {
 			if k, _ := identity.Classify(key); k != identity.ObjectID && k != identity.UPN {
 				t.Fatalf("Graph called for %q (%v): %s %s", key, k, r.Method, r.RawPath)
 			}
+			if r.Method == "POST" {
+				if strings.EqualFold(key, fuzzProtectedID) || strings.EqualFold(key, fuzzProtectedUPN) {
+					t.Fatalf("a revoke was sent for the protected account: %s", r.RawPath)
+				}
+				revoked[strings.ToLower(key)] = true
+			}
 		}
 
 		res, ok := raw.(*outcome.Result)
 		if !ok {
 			return
+		}
+		seen := map[string]bool{}
+		for _, o := range res.Targets {
+			if id := strings.ToLower(o.UserID); id != "" {
+				if seen[id] {
+					t.Fatalf("user %s has two outcomes", id)
+				}
+				seen[id] = true
+			}
+			if o.Status == outcome.NeedsApproval && (revoked[strings.ToLower(o.UserID)] || revoked[strings.ToLower(o.UserPrincipalName)]) {
+				t.Fatalf("%+v needs approval but was revoked", o)
+			}
 		}
 		ex, err := handler.Extract(payload, policy.Settings{})
 		if err != nil {

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/session-revoker/session-revoker/internal/delivery"
 	"github.com/session-revoker/session-revoker/internal/identity"
 	"github.com/session-revoker/session-revoker/internal/policy"
 )
@@ -105,5 +108,38 @@ func TestNegativeFixtures(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkHostileRepeats is the offline half of the pipeline (validation, recognition,
+// decisions) on payloads near the 1 MiB limit that name one user again and again: the
+// repetition a noisy incident or a crafted alert brings. Target: linear, under 50 ms each.
+func BenchmarkHostileRepeats(b *testing.B) {
+	evidence := `{"@odata.type": "#microsoft.graph.security.userEvidence", "roles": ["compromised"], "userAccount": {"azureAdUserId": "4d2c6f3a-8b1e-4f6a-9c3d-2e7b5a1f0c91", "userPrincipalName": "AdeleV@contoso.onmicrosoft.com"}}`
+	var ev []string
+	for n := 0; n < (delivery.MaxPayload-200)/(len(evidence)+1); n++ {
+		ev = append(ev, evidence)
+	}
+	graphAlert := `{"@odata.type": "#microsoft.graph.security.alert", "id": "a", "title": "t", "severity": "high", "evidence": [` + strings.Join(ev, ",") + `]}`
+	var users []string
+	for n := 0; n < (delivery.MaxPayload-200)/len(`"a@contoso.com",`); n++ {
+		users = append(users, `"a@contoso.com"`)
+	}
+	splunk := `{"sid": "s", "search_name": "Impossible travel", "result": {"user": [` + strings.Join(users, ",") + `]}}`
+	for name, payload := range map[string]string{"graph-alert-evidence": graphAlert, "splunk-multivalue": splunk} {
+		b.Run(name, func(b *testing.B) {
+			if len(payload) > delivery.MaxPayload {
+				b.Fatalf("%d bytes: over the limit", len(payload))
+			}
+			b.SetBytes(int64(len(payload)))
+			start := time.Now()
+			for b.Loop() {
+				ex, err := Extract([]byte(payload), policy.Settings{MaxTargetsPerAlert: 10})
+				if err != nil || len(ex.Alerts) != 1 || len(ex.Alerts[0].Principals) != 1 {
+					b.Fatalf("%v %+v", err, ex)
+				}
+			}
+			b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/payload")
+		})
 	}
 }
