@@ -108,4 +108,3 @@ func FuzzDetail(f *testing.F) {
 		}
 	})
 }
-
