@@ -23,7 +23,7 @@ func TestRequestFromFunctionURL(t *testing.T) {
 	body := []byte(`{"sid":"scheduler__admin","search_name":"ATO"}`)
 	req, ok := webhookaws.Request(context.Background(), events.LambdaFunctionURLRequest{
 		RawPath: "/splunk/t", Body: base64.StdEncoding.EncodeToString(body), IsBase64Encoded: true,
-		Headers: map[string]string{"X-Cs-Primary-Signature": "sig"},
+		Headers:        map[string]string{"X-Cs-Primary-Signature": "sig"},
 		RequestContext: events.LambdaFunctionURLRequestContext{RequestID: "r1", HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: "POST", SourceIP: "203.0.113.9"}},
 	})
 	if !ok || string(req.Body) != string(body) || req.Headers["x-cs-primary-signature"] != "sig" || req.Path != "/splunk/t" || req.Method != "POST" || req.RequestID != "r1" || req.SourceIP != "203.0.113.9" {

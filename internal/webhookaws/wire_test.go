@@ -278,4 +278,3 @@ func TestSecretsManagerFailure(t *testing.T) {
 		t.Errorf("%d %s; log %s", resp.StatusCode, resp.Body, s.logs)
 	}
 }
-
