@@ -132,21 +132,6 @@ func (s *stack) endpoint(t *testing.T, c webhookaws.Config) func(context.Context
 	return webhookaws.FunctionURLHandler(ep)
 }
 
-// functionURLEvent is req as a Lambda function URL delivers it (payload format 2.0).
-func functionURLEvent(req webhook.Request) events.LambdaFunctionURLRequest {
-	h := map[string]string{}
-	for k, v := range req.Headers {
-		h[k] = v
-	}
-	return events.LambdaFunctionURLRequest{
-		Version: "2.0", RawPath: req.Path, Headers: h, Body: string(req.Body),
-		RequestContext: events.LambdaFunctionURLRequestContext{
-			RequestID: "0f1e2d3c-4b5a-4968-8776-655443322110", DomainName: "abcdefghij.lambda-url.us-east-1.on.aws",
-			HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: req.Method, Path: req.Path, Protocol: "HTTP/1.1", SourceIP: req.SourceIP, UserAgent: "webhooktest"},
-		},
-	}
-}
-
 func invocation() context.Context {
 	return lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "6d5c4b3a-2910-4f8e-9d7c-6b5a49382716"})
 }
@@ -195,7 +180,7 @@ func TestEverySourceReachesTheRule(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp, err := handle(invocation(), functionURLEvent(webhooktest.Request(r, body, time.Now().Add(-time.Second))))
+			resp, err := handle(invocation(), webhooktest.FunctionURLEvent(webhooktest.Request(r, body, time.Now().Add(-time.Second))))
 			if err != nil || resp.StatusCode != 200 {
 				t.Fatalf("status %d %s, %v; log %s", resp.StatusCode, resp.Body, err, s.logs)
 			}
@@ -228,7 +213,7 @@ func TestEventBridgeFailuresAre5xx(t *testing.T) {
 		t.Fatal(err)
 	}
 	handle := s.endpoint(t, webhookaws.Config{AlertBus: "no-such-bus", SecretID: secretID})
-	resp, _ := handle(invocation(), functionURLEvent(webhooktest.Request(r, body, time.Now())))
+	resp, _ := handle(invocation(), webhooktest.FunctionURLEvent(webhooktest.Request(r, body, time.Now())))
 	if resp.StatusCode != 500 || !strings.Contains(s.logs.String(), "ResourceNotFoundException") {
 		t.Errorf("missing bus: %d %s; log %s", resp.StatusCode, resp.Body, s.logs)
 	}
@@ -261,7 +246,7 @@ func TestSecretsManagerFailure(t *testing.T) {
 	r := webhook.Routes()[0]
 	body, _ := webhooktest.Body(r.Source)
 	handle := s.endpoint(t, webhookaws.Config{AlertBus: alertBus, SecretID: "session-revoker/missing"})
-	resp, _ := handle(invocation(), functionURLEvent(webhooktest.Request(r, body, time.Now())))
+	resp, _ := handle(invocation(), webhooktest.FunctionURLEvent(webhooktest.Request(r, body, time.Now())))
 	if resp.StatusCode != 503 || !strings.Contains(s.logs.String(), "secret session-revoker/missing does not exist") {
 		t.Errorf("%d %s; log %s", resp.StatusCode, resp.Body, s.logs)
 	}
@@ -273,7 +258,7 @@ func TestSecretsManagerFailure(t *testing.T) {
 	}
 	s.logs.Reset()
 	handle = s.endpoint(t, webhookaws.Config{AlertBus: alertBus, SecretID: "session-revoker/bad"})
-	resp, _ = handle(invocation(), functionURLEvent(webhooktest.Request(r, body, time.Now())))
+	resp, _ = handle(invocation(), webhooktest.FunctionURLEvent(webhooktest.Request(r, body, time.Now())))
 	if resp.StatusCode != 503 || !strings.Contains(s.logs.String(), "is not a JSON object") || strings.Contains(s.logs.String(), webhooktest.SplunkToken[:12]) {
 		t.Errorf("%d %s; log %s", resp.StatusCode, resp.Body, s.logs)
 	}

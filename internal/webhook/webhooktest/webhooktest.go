@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/session-revoker/session-revoker/internal/sources"
 	"github.com/session-revoker/session-revoker/internal/webhook"
 )
@@ -70,6 +72,23 @@ func Request(r webhook.Route, body []byte, at time.Time) webhook.Request {
 		req.Headers["x-cs-primary-signature"] = SignCrowdStrike(CrowdStrikeKey, body, ts)
 	}
 	return req
+}
+
+// FunctionURLEvent is req as a Lambda function URL hands it to the function (payload
+// format 2.0, lower-case header names, a text body as is): what the handler gets in
+// Lambda, and what a test posts to the Runtime Interface Emulator's invoke API.
+func FunctionURLEvent(req webhook.Request) events.LambdaFunctionURLRequest {
+	h := map[string]string{}
+	for k, v := range req.Headers {
+		h[strings.ToLower(k)] = v
+	}
+	return events.LambdaFunctionURLRequest{
+		Version: "2.0", RawPath: req.Path, Headers: h, Body: string(req.Body),
+		RequestContext: events.LambdaFunctionURLRequestContext{
+			RequestID: "0f1e2d3c-4b5a-4968-8776-655443322110", DomainName: "abcdefghij.lambda-url.us-east-1.on.aws", DomainPrefix: "abcdefghij",
+			HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: req.Method, Path: req.Path, Protocol: "HTTP/1.1", SourceIP: req.SourceIP, UserAgent: h["user-agent"]},
+		},
+	}
 }
 
 // SignCrowdStrike is the X-Cs-Primary-Signature CrowdStrike's webhook integration sends:
