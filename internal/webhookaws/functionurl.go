@@ -3,7 +3,6 @@ package webhookaws
 import (
 	"context"
 	"encoding/base64"
-	"net/http"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -16,14 +15,9 @@ import (
 // error: Lambda would answer a bare 502, where the endpoint has a status to give.
 func FunctionURLHandler(ep *webhook.Endpoint) func(context.Context, events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
 	return func(ctx context.Context, ev events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
-		req, ok := Request(ctx, ev)
-		if !ok {
-			return events.LambdaFunctionURLResponse{
-				StatusCode: http.StatusBadRequest,
-				Headers:    map[string]string{"content-type": "application/json"},
-				Body:       `{"error":"the body is not valid base64"}`,
-			}, nil
-		}
+		// A body that does not decode is served as no body: refused as not JSON (or
+		// unauthenticated), and logged like any other request.
+		req, _ := Request(ctx, ev)
 		resp := ep.Serve(ctx, req)
 		if req.RequestID != "" {
 			resp.Headers["x-request-id"] = req.RequestID
@@ -32,16 +26,17 @@ func FunctionURLHandler(ep *webhook.Endpoint) func(context.Context, events.Lambd
 	}
 }
 
-// Request turns a function URL event into the endpoint's request. A function URL hands
+// Request turns a function URL event into the endpoint's request; ok is false when a
+// base64 body does not decode (the request then has none). A function URL hands
 // a body it does not take for text base64-encoded; the signature covers the decoded bytes.
 func Request(ctx context.Context, ev events.LambdaFunctionURLRequest) (webhook.Request, bool) {
-	body := []byte(ev.Body)
+	body, ok := []byte(ev.Body), true
 	if ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(ev.Body)
-		if err != nil {
-			return webhook.Request{}, false
+		body, ok = b, err == nil
+		if !ok {
+			body = nil
 		}
-		body = b
 	}
 	headers := make(map[string]string, len(ev.Headers))
 	for k, v := range ev.Headers {
@@ -59,5 +54,5 @@ func Request(ctx context.Context, ev events.LambdaFunctionURLRequest) (webhook.R
 	} else {
 		req.RequestID = ev.RequestContext.RequestID
 	}
-	return req, true
+	return req, ok
 }
