@@ -55,7 +55,11 @@ func statements(n *yaml.Node, out *[]*yaml.Node) {
 			}
 		}
 	}
-	for _, c := range n.Content {
+	for i, c := range n.Content {
+		// A role's trust policy says who may assume it, not what it may do: no Resource.
+		if n.Kind == yaml.MappingNode && i%2 == 1 && n.Content[i-1].Value == "AssumeRolePolicyDocument" {
+			continue
+		}
 		statements(c, out)
 	}
 }
