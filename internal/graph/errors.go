@@ -48,6 +48,7 @@ func classify(err error, call revoke.Call) error {
 		}
 		if h := apiErr.GetResponseHeaders(); h != nil {
 			e.RetryAfter = RetryAfter(first(h.Get("retry-after")), time.Now())
+			e.Limit = limitOf(first(h.Get("x-ms-throttle-limit-percentage")))
 			if call.RequestID == "" {
 				e.RequestID = first(h.Get("request-id"))
 			}

@@ -12,7 +12,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,7 +56,8 @@ func New(cfg Config, cred azcore.TokenCredential) (*Client, error) {
 		return nil, fmt.Errorf("graph auth provider: %w", err)
 	}
 	options := core.GraphClientOptions{GraphServiceLibraryVersion: sdkVersion}
-	httpClient := khttp.GetDefaultClient(middlewares(&options)...)
+	httpClient := khttp.GetDefaultClient()
+	httpClient.Transport = khttp.NewCustomTransportWithParentTransport(transport(), middlewares(&options)...)
 	// The SDK's service client registers these itself; without it a JSON body, even an
 	// error's, "does not have a factory registered to be parsed".
 	adapter, err := core.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, options,
@@ -64,6 +67,21 @@ func New(cfg Config, cred azcore.TokenCredential) (*Client, error) {
 	}
 	adapter.SetBaseUrl(e.root + "/v1.0")
 	return &Client{adapter: adapter, root: e.root + "/v1.0"}, nil
+}
+
+// idleConns is how many connections to Graph stay open between calls: more than the
+// workers that call at once (revoke.Options.Concurrency, a sweep's consumers), so that
+// over HTTP/1.1 (a proxy, the emulator) no call pays for a new TLS handshake. Go's default
+// keeps two, and a sweep of four workers opened a connection for almost every request.
+const idleConns = 32
+
+func transport() http.RoundTripper {
+	t, ok := khttp.GetDefaultTransport().(*http.Transport)
+	if !ok {
+		return khttp.GetDefaultTransport()
+	}
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = idleConns, idleConns
+	return t
 }
 
 // middlewares is the SDK's default pipeline without its retry handler: that one retries
@@ -83,7 +101,8 @@ func middlewares(options *core.GraphClientOptions) []khttp.Middleware {
 // RevokeSignInSessions calls POST /users/{user}/revokeSignInSessions.
 func (c *Client) RevokeSignInSessions(ctx context.Context, user string) (revoke.Call, error) {
 	inspect := headersOption()
-	cfg := &users.ItemRevokeSignInSessionsRequestBuilderPostRequestConfiguration{Options: []abs.RequestOption{inspect}}
+	cfg := &users.ItemRevokeSignInSessionsRequestBuilderPostRequestConfiguration{Options: []abs.RequestOption{inspect}, Headers: abs.NewRequestHeaders()}
+	priority(ctx, cfg.Headers)
 	status := 0
 	_, err := users.NewItemRevokeSignInSessionsRequestBuilder(c.userURL(user)+"/revokeSignInSessions", c.adapter).
 		PostAsRevokeSignInSessionsPostResponse(withStatus(ctx, &status), cfg)
@@ -110,6 +129,7 @@ func (c *Client) User(ctx context.Context, user string) (revoke.User, revoke.Cal
 	req.UrlTemplate = "{+request-raw-url}"
 	req.PathParameters = map[string]string{"request-raw-url": c.userURL(user) + "?%24select=id,userPrincipalName,userType,signInSessionsValidFromDateTime"}
 	req.Headers.TryAdd("Accept", "application/json")
+	priority(ctx, req.Headers)
 	req.AddRequestOptions([]abs.RequestOption{inspect})
 	var u userIdentity
 	_, err := c.adapter.Send(ctx, req, func(serialization.ParseNode) (serialization.Parsable, error) { return &u, nil },
@@ -137,6 +157,7 @@ func (c *Client) ListUsers(ctx context.Context, link string) (sweep.Page, error)
 	req.UrlTemplate = "{+request-raw-url}"
 	req.PathParameters = map[string]string{"request-raw-url": link}
 	req.Headers.TryAdd("Accept", "application/json")
+	priority(ctx, req.Headers)
 	req.AddRequestOptions([]abs.RequestOption{inspect})
 	// The body is decoded here: a page is a list of three strings per user, and kiota's
 	// parse nodes would build a map per property to get them.
@@ -212,7 +233,24 @@ func headersOption() *khttp.HeadersInspectionOptions {
 
 func callOf(o *khttp.HeadersInspectionOptions) revoke.Call {
 	h := o.GetResponseHeaders()
-	return revoke.Call{RequestID: first(h.Get("request-id")), ClientRequestID: first(h.Get("client-request-id"))}
+	return revoke.Call{RequestID: first(h.Get("request-id")), ClientRequestID: first(h.Get("client-request-id")), Limit: limitOf(first(h.Get("x-ms-throttle-limit-percentage")))}
+}
+
+// priority asks Graph to throttle a sweep's calls before an alert's: Microsoft recommends
+// Low for background work and keeps High for requests a person waits on.
+func priority(ctx context.Context, h *abs.RequestHeaders) {
+	if revoke.LowPriority(ctx) {
+		h.TryAdd("x-ms-throttle-priority", "Low")
+	}
+}
+
+// limitOf reads x-ms-throttle-limit-percentage: the share of the quota used, sent from 0.8.
+func limitOf(v string) float64 {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || f < 0 || f > 100 {
+		return 0
+	}
+	return f
 }
 
 func first(v []string) string {

@@ -37,6 +37,23 @@ type User struct {
 type Call struct {
 	RequestID       string
 	ClientRequestID string
+	// Limit is Graph's x-ms-throttle-limit-percentage (sent from 0.8 of the quota): how
+	// near this app is to being throttled; 0 when absent.
+	Limit float64
+}
+
+type lowPriority struct{}
+
+// WithLowPriority marks ctx's Graph calls as a sweep's: Graph is asked to throttle them
+// first (x-ms-throttle-priority: Low), before any alert's.
+func WithLowPriority(ctx context.Context) context.Context {
+	return context.WithValue(ctx, lowPriority{}, true)
+}
+
+// LowPriority reports whether ctx's calls are a sweep's.
+func LowPriority(ctx context.Context) bool {
+	v, _ := ctx.Value(lowPriority{}).(bool)
+	return v
 }
 
 // Kind says what a failed call means for the caller.

@@ -45,6 +45,19 @@ type Options struct {
 	Budget Budget
 	// Log gets a DEBUG line per Graph call; nil for none.
 	Log *slog.Logger
+	// Pacer keeps Graph writes under the app's quota across containers; nil: unpaced.
+	Pacer Pacer
+	// Sweep marks a sweep's run: its writes take what alerts leave (Pacer.Sweep) and go
+	// to Graph at low priority.
+	Sweep bool
+}
+
+// Pacer paces Graph writes (package pace): an alert's write never waits, a sweep's waits
+// its turn; Observe is given Graph's x-ms-throttle-limit-percentage.
+type Pacer interface {
+	Alert(ctx context.Context) error
+	Sweep(ctx context.Context) error
+	Observe(limit float64)
 }
 
 // Suppressor remembers the revokes this function made (the state table). Only a revoke
@@ -103,6 +116,9 @@ type Connect func(ctx context.Context) (Graph, error)
 // have no outcome of their own: the result holds one outcome per user.
 func Run(ctx context.Context, ds []policy.Decision, connect Connect, opt Options) []outcome.Outcome {
 	opt = opt.withDefaults()
+	if opt.Sweep {
+		ctx = WithLowPriority(ctx)
+	}
 	out := make([]outcome.Outcome, len(ds))
 	var cands []int
 	for i := range ds {
@@ -285,6 +301,17 @@ func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcom
 			return
 		}
 	}
+	if opt.Pacer != nil {
+		if !opt.Sweep {
+			// An alert never waits for its pacing, nor for a store that cannot count it.
+			if err := opt.Pacer.Alert(ctx); err != nil {
+				note = join(note, "write not counted by the pacer ("+short(err)+")")
+			}
+		} else if err := opt.Pacer.Sweep(ctx); err != nil {
+			o.Status, o.Reason = outcome.Deferred, join("deferred: waiting for Graph's write quota ("+short(err)+")", note)
+			return
+		}
+	}
 	// Graph stores the new validity time in whole seconds.
 	called := time.Now().UTC().Truncate(time.Second)
 	err := attempt(ctx, opt, o, "revoke", key, func(ctx context.Context) (Call, error) { return g.RevokeSignInSessions(ctx, key) })
@@ -387,6 +414,13 @@ func attempt(ctx context.Context, opt Options, o *outcome.Outcome, op, key strin
 		var ge *Error
 		isGraph := errors.As(err, &ge)
 		debugCall(opt.Log, op, key, n, c, err, ge)
+		if opt.Pacer != nil {
+			limit := c.Limit
+			if isGraph && ge.Limit > limit {
+				limit = ge.Limit
+			}
+			opt.Pacer.Observe(limit)
+		}
 		if err == nil {
 			return nil
 		}

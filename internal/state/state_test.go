@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -559,5 +560,46 @@ func TestSweepWithoutTable(t *testing.T) {
 	_, err := New(client, "").ClaimSweep(context.Background(), "x", t0, time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "STATE_TABLE") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestPaceBucket: the state table's bucket, taken by several containers at once, never
+// hands out the same tokens twice.
+func TestPaceBucket(t *testing.T) {
+	s := New(client, table)
+	ctx := context.Background()
+	bucket := unique(t, "graph-writes")
+	now := t0
+	// 8 takers of 2 tokens each from a full bucket of 10, all at one instant: exactly 5 win.
+	var wg sync.WaitGroup
+	var won atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			ok, _, err := s.Take(ctx, bucket, now, 20, 10, 2, 0)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				won.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if won.Load() != 5 {
+		t.Fatalf("%d takes of 2 from a bucket of 10", won.Load())
+	}
+	// Half a second later 10 tokens have come back (20 a second), at most the burst.
+	ok, left, err := s.Take(ctx, bucket, now.Add(500*time.Millisecond), 20, 10, 1, 0)
+	if err != nil || !ok || left != 9 {
+		t.Errorf("after a refill: %v %v %v", ok, left, err)
+	}
+	// An alert borrows below zero; a sweep with a reserve of 4 then waits.
+	for range 12 {
+		if ok, _, err := s.Take(ctx, bucket, now.Add(500*time.Millisecond), 20, 10, 1, math.Inf(-1)); !ok || err != nil {
+			t.Fatalf("an alert's take refused: %v", err)
+		}
+	}
+	if ok, left, _ := s.Take(ctx, bucket, now.Add(500*time.Millisecond), 20, 10, 5, 4); ok || left != -3 {
+		t.Errorf("a sweep took from a bucket in debt: %v, %v left", ok, left)
 	}
 }

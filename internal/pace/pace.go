@@ -1,0 +1,199 @@
+// Package pace keeps this deployment's Graph writes under Graph's quota for one app in one
+// tenant (3,000 writes per 150 s, 20 a second), with one token bucket that every container
+// shares through the state table.
+//
+// Alerts go first: an alert's revoke takes a token at once and never waits, even when the
+// bucket is empty (it borrows, and sweeps repay). Sweeps take what alerts leave: a sweep
+// takes a token only while Reserve tokens would remain for alerts, so an alert arriving
+// during a sweep finds one waiting instead of queueing behind the sweep's throttling. When
+// Graph reports that the quota is nearly spent (x-ms-throttle-limit-percentage, sent from
+// 0.8), sweeps slow down before Graph starts answering 429.
+//
+// It knows nothing of Graph or DynamoDB: the Store is the state table, or memory when
+// there is none.
+package pace
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// Store keeps buckets. Take is atomic across every caller of the store: it refills the
+// bucket key by rate per second since its last update (to at most burst), and takes n
+// tokens if at least n+floor would be there before taking (floor -Inf: take whatever is
+// there, borrowing). It returns whether it took and the tokens then left.
+type Store interface {
+	Take(ctx context.Context, key string, now time.Time, rate, burst, n, floor float64) (taken bool, left float64, err error)
+}
+
+// Defaults: Graph's documented write quota, less a margin for the clock and for other
+// callers of the same app; a reserve of a fifth of a second's writes for alerts.
+const (
+	DefaultRate    = 19.0
+	DefaultReserve = 4.0
+	// slowFor is how long sweeps run at half speed after Graph said the quota is 80% used.
+	slowFor = 10 * time.Second
+	// batch is how many tokens a sweep takes from the store at once: fewer store calls,
+	// at the cost of holding at most a quarter second of writes.
+	batch = 5
+)
+
+// Bucket is one quota's bucket, shared by every container through Store.
+type Bucket struct {
+	Store   Store
+	Key     string
+	Rate    float64 // tokens a second (default DefaultRate)
+	Burst   float64 // most tokens held (default Rate: one second's worth)
+	Reserve float64 // tokens a sweep leaves for alerts (DefaultReserve for Graph's writes; 0 for none)
+	Now     func() time.Time
+	Sleep   func(ctx context.Context, d time.Duration) error
+
+	mu        sync.Mutex
+	held      int       // tokens this container took for sweeps and has not used
+	slowUntil time.Time // half speed until then
+}
+
+func (b *Bucket) defaults() (rate, burst, reserve, take float64) {
+	rate, burst, reserve = b.Rate, b.Burst, max(b.Reserve, 0)
+	if rate <= 0 {
+		rate = DefaultRate
+	}
+	if burst <= 0 {
+		burst = rate
+	}
+	// A batch the bucket can hold above the reserve: one at a time for a bucket of one.
+	take = math.Max(1, math.Min(batch, math.Floor(burst-reserve)))
+	return rate, burst, reserve, take
+}
+
+func (b *Bucket) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
+}
+
+func (b *Bucket) sleep(ctx context.Context, d time.Duration) error {
+	if b.Sleep != nil {
+		return b.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Alert takes a token for an alert's write. It never waits: when the bucket is empty the
+// alert borrows, and sweeps wait until the debt is repaid. An error from the store is
+// returned, and the caller writes anyway: an alert is never held back by its pacing.
+func (b *Bucket) Alert(ctx context.Context) error {
+	if b == nil {
+		return nil
+	}
+	rate, burst, _, _ := b.defaults()
+	_, _, err := b.Store.Take(ctx, b.Key, b.now(), rate, burst, 1, math.Inf(-1))
+	return err
+}
+
+// Sweep waits for a token for a sweep's write, taking them from the store a few at a time
+// and only while Reserve would remain for alerts. It returns when the caller may write, or
+// with the context's error.
+func (b *Bucket) Sweep(ctx context.Context) error {
+	if b == nil {
+		return nil
+	}
+	rate, burst, reserve, take := b.defaults()
+	for {
+		b.mu.Lock()
+		// At half speed a write costs two tokens: the bucket, shared with every other
+		// container, then refills for half as many writes.
+		cost := 1
+		if b.now().Before(b.slowUntil) {
+			cost = 2
+		}
+		if b.held >= cost {
+			b.held -= cost
+			b.mu.Unlock()
+			return nil
+		}
+		b.mu.Unlock()
+		taken, left, err := b.Store.Take(ctx, b.Key, b.now(), rate, burst, take, reserve)
+		if err != nil {
+			return fmt.Errorf("pacing Graph calls (%s): %w", b.Key, err)
+		}
+		if taken {
+			b.mu.Lock()
+			b.held += int(take)
+			b.mu.Unlock()
+			continue
+		}
+		// Wait until the bucket has refilled to the batch above the reserve.
+		missing := take + reserve - left
+		wait := time.Duration(missing / rate * float64(time.Second))
+		if wait < 10*time.Millisecond {
+			wait = 10 * time.Millisecond
+		}
+		if err := b.sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// Observe tells the bucket what Graph said of the quota on a response: its
+// x-ms-throttle-limit-percentage (absent: 0). From 0.8, sweeps go at half speed for a
+// while.
+func (b *Bucket) Observe(limit float64) {
+	if b == nil || limit < 0.8 {
+		return
+	}
+	b.mu.Lock()
+	b.slowUntil = b.now().Add(slowFor)
+	b.mu.Unlock()
+}
+
+// Memory is a Store for one process: the bucket of a deployment without a state table,
+// and of tests.
+type Memory struct {
+	mu      sync.Mutex
+	buckets map[string]*memBucket
+}
+
+type memBucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// Take implements Store.
+func (m *Memory) Take(_ context.Context, key string, now time.Time, rate, burst, n, floor float64) (bool, float64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.buckets == nil {
+		m.buckets = map[string]*memBucket{}
+	}
+	b := m.buckets[key]
+	if b == nil {
+		b = &memBucket{tokens: burst, at: now}
+		m.buckets[key] = b
+	}
+	b.tokens, b.at = Refill(b.tokens, b.at, now, rate, burst), now
+	if b.tokens-n < floor {
+		return false, b.tokens, nil
+	}
+	b.tokens -= n
+	return true, b.tokens, nil
+}
+
+// Refill is a bucket's tokens at now, having held tokens at at: what every Store computes.
+func Refill(tokens float64, at, now time.Time, rate, burst float64) float64 {
+	if d := now.Sub(at); d > 0 {
+		tokens += d.Seconds() * rate
+	}
+	return math.Min(tokens, burst)
+}

@@ -1,0 +1,155 @@
+package pace
+
+import (
+	"context"
+	"math"
+	"sync"
+	"testing"
+	"time"
+)
+
+// clock is a fake time that sleeping advances, shared by every bucket of a test.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Sleep(_ context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	return nil
+}
+
+func bucket(store Store, c *clock) *Bucket {
+	return &Bucket{Store: store, Key: "graph-writes", Rate: 20, Reserve: 4, Now: c.Now, Sleep: c.Sleep}
+}
+
+// TestSweepsKeepTheRate: however many sweep writes ask, no more than the rate (and the
+// first burst) go through in any stretch of time, and they come close to it.
+func TestSweepsKeepTheRate(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	b := bucket(&Memory{}, c)
+	start := c.Now()
+	const n = 2000
+	for i := 0; i < n; i++ {
+		if err := b.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	elapsed := c.Now().Sub(start).Seconds()
+	rate := n / elapsed
+	// The reserve and the held batch are the only slack: at most 20 a second, at least
+	// 95% of it.
+	if rate > 20*1.01 || rate < 19 {
+		t.Errorf("%d sweep writes in %.1f s: %.2f a second, want just under 20", n, elapsed, rate)
+	}
+}
+
+// TestAlertsGoFirst: an alert never waits, even with the bucket drained by a sweep, and
+// what it borrows the sweep repays.
+func TestAlertsGoFirst(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	store := &Memory{}
+	sweep, alert := bucket(store, c), bucket(store, c)
+	for i := 0; i < 100; i++ {
+		sweep.Sweep(context.Background())
+	}
+	before := c.Now()
+	for i := 0; i < 30; i++ { // a burst of alerts, more than the bucket holds
+		if err := alert.Alert(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !c.Now().Equal(before) {
+		t.Fatalf("alerts waited %v", c.Now().Sub(before))
+	}
+	// The sweep now waits for the debt: its next 100 writes and the 30 alerts together keep
+	// the rate.
+	for i := 0; i < 100; i++ {
+		sweep.Sweep(context.Background())
+	}
+	if took := c.Now().Sub(before).Seconds(); 130/took > 20*1.05 {
+		t.Errorf("130 writes in %.2f s: the alerts' writes were not repaid", took)
+	}
+}
+
+// TestContainersShareTheBucket: two containers sweeping at once share one rate.
+func TestContainersShareTheBucket(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	store := &Memory{}
+	a, b := bucket(store, c), bucket(store, c)
+	start := c.Now()
+	var wg sync.WaitGroup
+	for _, bk := range []*Bucket{a, b} {
+		wg.Go(func() {
+			for i := 0; i < 500; i++ {
+				bk.Sweep(context.Background())
+			}
+		})
+	}
+	wg.Wait()
+	// Each container's sleeps advance the one clock, so elapsed time is an upper bound of
+	// the real time; the check is that together they did not exceed the rate.
+	if rate := 1000 / c.Now().Sub(start).Seconds(); rate > 20*1.05 {
+		t.Errorf("two containers together: %.1f writes a second", rate)
+	}
+}
+
+func TestSlowDownNearTheQuota(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	b := bucket(&Memory{}, c)
+	for i := 0; i < 40; i++ {
+		b.Sweep(context.Background())
+	}
+	b.Observe(0.79)
+	if !b.slowUntil.IsZero() {
+		t.Error("slowed below 0.8")
+	}
+	b.Observe(0.85)
+	start := c.Now()
+	for i := 0; i < 40; i++ {
+		b.Sweep(context.Background())
+	}
+	if rate := 40 / c.Now().Sub(start).Seconds(); rate > 11 {
+		t.Errorf("after x-ms-throttle-limit-percentage 0.85: %.1f writes a second, want about half", rate)
+	}
+}
+
+func TestRefill(t *testing.T) {
+	at := time.Unix(0, 0)
+	if got := Refill(2, at, at.Add(500*time.Millisecond), 20, 20); got != 12 {
+		t.Errorf("Refill = %v", got)
+	}
+	if got := Refill(2, at, at.Add(time.Hour), 20, 20); got != 20 {
+		t.Errorf("Refill beyond burst = %v", got)
+	}
+	if got := Refill(-5, at, at.Add(-time.Second), 20, 20); got != -5 {
+		t.Errorf("Refill with the clock behind = %v", got)
+	}
+	if math.IsNaN(Refill(0, at, at, 20, 20)) {
+		t.Error("NaN")
+	}
+}
+
+// TestOneASecond: Identity Protection's bucket (1 a second, no reserve) paces one call at
+// a time.
+func TestOneASecond(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	b := &Bucket{Store: &Memory{}, Key: "identity-protection", Rate: 1, Burst: 1, Now: c.Now, Sleep: c.Sleep}
+	start := c.Now()
+	for i := 0; i < 10; i++ {
+		if err := b.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := c.Now().Sub(start); took < 9*time.Second || took > 10*time.Second {
+		t.Errorf("10 calls at 1 a second took %v", took)
+	}
+}
