@@ -103,4 +103,5 @@ func float(item map[string]types.AttributeValue, name string) (float64, bool) {
 	v, err := strconv.ParseFloat(n.Value, 64)
 	return v, err == nil && !math.IsNaN(v)
 }
+
 var _ pace.Store = (*Store)(nil)
