@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/session-revoker/session-revoker/internal/delivery"
 	"github.com/session-revoker/session-revoker/internal/identity"
@@ -31,12 +32,22 @@ type Spec struct {
 	RiskyUsers *RiskyUsers `json:"riskyUsers,omitempty"`
 	// Group lists a group's members, nested groups included (GroupMember.Read.All).
 	Group string `json:"group,omitempty"`
+	// Users is an explicit list, inline: object ids and UPNs.
+	Users []string `json:"users,omitempty"`
+	// List is an explicit list in S3: one identifier a line, or JSON lines.
+	List *Object `json:"list,omitempty"`
 
 	DryRun bool   `json:"dryRun,omitempty"`
 	Reason string `json:"reason,omitempty"`
 	// Approved lifts MAX_TARGETS_PER_SWEEP and lets the sweep span invocations: the
 	// operator's -Confirm for a tenant-scale sweep.
 	Approved bool `json:"approved,omitempty"`
+}
+
+// Object names an S3 object.
+type Object struct {
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"`
 }
 
 // RiskyUsers selects risky users by level and state.
@@ -72,11 +83,17 @@ func Parse(top delivery.Object) (Spec, error) {
 	if len(top) != 1 {
 		return Spec{}, fmt.Errorf(`sweep request: nothing may stand beside "sweep" (top-level keys [%s]): a sweep lists its own users`, top.Keys())
 	}
-	if err := delivery.Strict(raw, "sweep request", "name", "riskyUsers", "group", "dryRun", "reason", "approved"); err != nil {
+	if err := delivery.Strict(raw, "sweep request", "name", "riskyUsers", "group", "users", "list", "dryRun", "reason", "approved"); err != nil {
 		return Spec{}, err
 	}
-	if ru := delivery.TopLevel(raw).Get("riskyUsers"); len(ru) > 0 && ru[0] == '{' {
+	inner := delivery.TopLevel(raw)
+	if ru := inner.Get("riskyUsers"); len(ru) > 0 && ru[0] == '{' {
 		if err := delivery.Strict(ru, "sweep request: riskyUsers", "riskLevels", "riskStates"); err != nil {
+			return Spec{}, err
+		}
+	}
+	if l := inner.Get("list"); len(l) > 0 && l[0] == '{' {
+		if err := delivery.Strict(l, "sweep request: list", "bucket", "key"); err != nil {
 			return Spec{}, err
 		}
 	}
@@ -95,7 +112,7 @@ func describe(err error) string {
 		return fmt.Sprintf("field %q has the wrong JSON type (%s, expected %s)", typeErr.Field, typeErr.Value, typeErr.Type)
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-		return "unknown field " + strings.TrimPrefix(msg, "json: unknown field ") + "; expected name, riskyUsers, group, dryRun, reason, approved"
+		return "unknown field " + strings.TrimPrefix(msg, "json: unknown field ") + "; expected name, riskyUsers, group, users, list, dryRun, reason, approved"
 	}
 	return "not valid JSON"
 }
@@ -104,9 +121,26 @@ func (s *Spec) check() error {
 	if !validName(s.Name) {
 		return errors.New(`sweep request: "name" must be 1-64 letters, digits, '-', '_' or '.': it names the sweep's progress across runs`)
 	}
+	sources := 0
+	for _, given := range []bool{s.RiskyUsers != nil, s.Group != "", s.Users != nil, s.List != nil} {
+		if given {
+			sources++
+		}
+	}
 	switch {
-	case (s.RiskyUsers == nil) == (s.Group == ""):
-		return fmt.Errorf("sweep %s: give exactly one of \"riskyUsers\" or \"group\"", s.Name)
+	case sources != 1:
+		return fmt.Errorf("sweep %s: give exactly one of \"riskyUsers\", \"group\", \"users\" or \"list\"", s.Name)
+	case s.Users != nil:
+		if len(s.Users) == 0 || len(s.Users) > MaxListUsers {
+			return fmt.Errorf("sweep %s: \"users\" must name 1 to %d users", s.Name, MaxListUsers)
+		}
+	case s.List != nil:
+		if !validBucket(s.List.Bucket) {
+			return fmt.Errorf("sweep %s: list.bucket is not an S3 bucket name", s.Name)
+		}
+		if s.List.Key == "" || len(s.List.Key) > 1024 || !utf8.ValidString(s.List.Key) {
+			return fmt.Errorf("sweep %s: list.key must be an S3 object key (1 to 1024 bytes)", s.Name)
+		}
 	case s.Group != "":
 		if !identity.IsObjectID(s.Group) {
 			return fmt.Errorf("sweep %s: \"group\" must be the group's object id (a GUID)", s.Name)
@@ -134,6 +168,20 @@ func (s *Spec) check() error {
 	return nil
 }
 
+// validBucket checks S3's bucket naming rules (3-63 lowercase letters, digits, '.', '-').
+func validBucket(b string) bool {
+	if len(b) < 3 || len(b) > 63 || strings.Contains(b, "..") {
+		return false
+	}
+	for i, c := range b {
+		edge := i == 0 || i == len(b)-1
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || !edge && (c == '.' || c == '-')) {
+			return false
+		}
+	}
+	return true
+}
+
 func validName(n string) bool {
 	if n == "" || len(n) > 64 {
 		return false
@@ -155,8 +203,13 @@ func clip(s string) string {
 
 // Source says in words what the sweep lists, for results and logs.
 func (s Spec) Source() string {
-	if s.Group != "" {
+	switch {
+	case s.Group != "":
 		return "members of group " + s.Group
+	case s.Users != nil:
+		return fmt.Sprintf("an inline list of %d users", len(s.Users))
+	case s.List != nil:
+		return "the list s3://" + s.List.Bucket + "/" + s.List.Key
 	}
 	return fmt.Sprintf("risky users (level %s; state %s)", strings.Join(s.RiskyUsers.RiskLevels, ", "), strings.Join(s.RiskyUsers.RiskStates, ", "))
 }
@@ -181,12 +234,28 @@ func (s Spec) FirstPage() string {
 // the live run (which would skip every user before it), nor one of another sweep given
 // the same name.
 func (s Spec) StateKey(dryRun bool) string {
+	return s.Name + "#" + s.Digest(dryRun)
+}
+
+// Digest names what the sweep lists and whether it is a dry run, so that a run's
+// progress is never taken up by a sweep of another spec under the same name.
+func (s Spec) Digest(dryRun bool) string {
 	var levels, states []string
 	if s.RiskyUsers != nil {
 		levels, states = slices.Sorted(slices.Values(s.RiskyUsers.RiskLevels)), slices.Sorted(slices.Values(s.RiskyUsers.RiskStates))
 	}
-	sum := sha256.Sum256([]byte(fmt.Sprintf("group=%s;levels=%s;states=%s;dryRun=%v", s.Group, strings.Join(levels, ","), strings.Join(states, ","), dryRun || s.DryRun)))
-	return s.Name + "#" + hex.EncodeToString(sum[:8])
+	h := sha256.New()
+	fmt.Fprintf(h, "group=%s;levels=%s;states=%s;dryRun=%v;approved=%v", s.Group, strings.Join(levels, ","), strings.Join(states, ","), dryRun || s.DryRun, s.Approved)
+	if s.List != nil {
+		fmt.Fprintf(h, ";list=%s/%s", s.List.Bucket, s.List.Key)
+	}
+	if s.Users != nil {
+		fmt.Fprintf(h, ";users=%d", len(s.Users))
+		for _, u := range s.Users {
+			fmt.Fprintf(h, "\x00%s", strings.ToLower(u))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // OwnsLink reports whether link, a saved or @odata.nextLink page link, continues this
