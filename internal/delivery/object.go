@@ -30,11 +30,23 @@ func TopLevel(b []byte) Object {
 // ObjectAt scans the object starting at b[i] as TopLevel does and returns the index just
 // past it, so a walk through an array of objects reads each once, not once to find its
 // end and again to scan it.
-func ObjectAt(b []byte, i int) (Object, int) {
+func ObjectAt(b []byte, i int) (Object, int) { return objectAt(b, i, true) }
+
+// Members scans a JSON object that Valid has accepted, as TopLevel does, but keeps every
+// member in the order written, a key given twice included. A strict reader needs it:
+// encoding/json (and TopLevel) silently let the last of two equal keys win.
+func Members(b []byte) Object {
+	o, _ := objectAt(b, skipSpace(b, 0), false)
+	return o
+}
+
+// objectAt scans the object at b[i]; dedup keeps one member per key, the last value.
+func objectAt(b []byte, i int, dedup bool) (Object, int) {
 	if i >= len(b) || b[i] != '{' {
 		return nil, i
 	}
 	o := make(Object, 0, 8)
+	var index keyIndex
 	i++
 	for {
 		i = skipSpace(b, i)
@@ -56,22 +68,32 @@ func ObjectAt(b []byte, i int) (Object, int) {
 		}
 		i = skipSpace(b, i+1)
 		end = ValueEnd(b, i)
-		o = o.add(key, b[i:end])
+		if dedup {
+			o = o.add(key, b[i:end], &index)
+		} else {
+			o = append(o, Field{Key: plainKey(key), Value: b[i:end]})
+		}
 		i = end
 	}
 }
 
-// add adds a member. A key spelled with escapes (\u0040odata.type) is still that key: it
-// is stored spelled plainly, so Get compares bytes only. Rare, so the copy is too.
-func (o Object) add(key, value []byte) Object {
-	if bytes.IndexByte(key, '\\') >= 0 {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false) // '<', '>' and '&' stay as they are, as Get's key does
-		_ = enc.Encode(Unquote(key))
-		key = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+// add adds a member, keeping one per key (see set). index is the object's key index, built
+// once it has more than linearKeys members.
+func (o Object) add(key, value []byte, index *keyIndex) Object {
+	return o.set(plainKey(key), value, index)
+}
+
+// plainKey spells a raw key without escapes: a key written \u0040odata.type is still
+// @odata.type, and stored so, Get compares bytes only. Rare, so the copy is too.
+func plainKey(key []byte) []byte {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return key
 	}
-	return o.set(key, value)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // '<', '>' and '&' stay as they are, as Get's key does
+	_ = enc.Encode(Unquote(key))
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 func skipSpace(b []byte, i int) int {
@@ -349,9 +371,31 @@ func hex4(b []byte, i int) (rune, bool) {
 	return r, true
 }
 
+// linearKeys is how many members an object holds before set indexes their keys: a scan
+// is cheaper than a map for the few members real objects have, but a scan per member
+// would make a crafted object of 100,000 keys quadratic.
+const linearKeys = 32
+
+// keyIndex maps a raw key to its member's position.
+type keyIndex map[string]int
+
 // set adds a member; a duplicate key takes the later value, as encoding/json does, so
 // Match (reading this) and a format's Extract (decoding) never see two values for one key.
-func (o Object) set(key, value []byte) Object {
+func (o Object) set(key, value []byte, index *keyIndex) Object {
+	if *index == nil && len(o) >= linearKeys {
+		*index = make(keyIndex, 2*len(o))
+		for i, f := range o {
+			(*index)[string(f.Key)] = i
+		}
+	}
+	if *index != nil {
+		if i, ok := (*index)[string(key)]; ok {
+			o[i].Value = value
+			return o
+		}
+		(*index)[string(key)] = len(o)
+		return append(o, Field{Key: key, Value: value})
+	}
 	for i := range o {
 		if bytes.Equal(o[i].Key, key) {
 			o[i].Value = value

@@ -2,7 +2,9 @@ package delivery
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -65,5 +67,48 @@ func BenchmarkValueEnd(b *testing.B) {
 	b.SetBytes(int64(len(p)))
 	for b.Loop() {
 		ValueEnd(p, start)
+	}
+}
+
+// Members keeps what TopLevel folds: both of two equal keys, in order, escapes spelled out.
+func TestMembersKeepsDuplicates(t *testing.T) {
+	o := Members([]byte(` {"dryRun": true, "DRYRUN": false, "dry\u0052un": false} `))
+	var keys []string
+	for _, f := range o {
+		keys = append(keys, string(f.Key)+"="+string(f.Value))
+	}
+	if want := []string{`"dryRun"=true`, `"DRYRUN"=false`, `"dryRun"=false`}; !reflect.DeepEqual(keys, want) {
+		t.Errorf("Members = %q, want %q", keys, want)
+	}
+	if v := TopLevel([]byte(`{"dryRun": true, "dry\u0052un": false}`)).Get("dryRun"); string(v) != "false" {
+		t.Errorf("TopLevel kept %s, want the last value", v)
+	}
+}
+
+// An object with many keys is indexed: duplicates still take the last value, in the first
+// one's place, as below linearKeys.
+func TestManyKeysAgreeWithEncodingJSON(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i := range 3 * linearKeys {
+		fmt.Fprintf(&b, `"k%d": %d, `, i%(2*linearKeys), i)
+	}
+	b.WriteString(`"last": 0}`)
+	var want map[string]int
+	if err := json.Unmarshal(b.Bytes(), &want); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []Object{TopLevel(b.Bytes()), func() Object { top, _, _ := ValidObject(b.Bytes()); return top }()} {
+		if len(o) != len(want) {
+			t.Fatalf("%d members, want %d", len(o), len(want))
+		}
+		for k, v := range want {
+			if got := string(o.Get(k)); got != fmt.Sprint(v) {
+				t.Errorf("%s = %s, want %d", k, got, v)
+			}
+		}
+		if string(o[0].Key) != `"k0"` {
+			t.Errorf("first member %s, want k0 where it was first written", o[0].Key)
+		}
 	}
 }

@@ -35,7 +35,8 @@ func ValidObject(b []byte) (top, detail Object, ok bool) {
 // "detail" member through inner.
 type collector struct {
 	members Object
-	value   []byte // the object the members are of
+	index   keyIndex // members' keys, once there are many
+	value   []byte   // the object the members are of
 	inner   *collector
 }
 
@@ -79,7 +80,7 @@ func container(b []byte, i, depth int, close byte, c *collector) (int, bool) {
 		return i, false
 	}
 	if c != nil {
-		c.members = make(Object, 0, 16)
+		c.members, c.index = make(Object, 0, 16), nil
 	}
 	i = skipWS(b, i+1)
 	if i < len(b) && b[i] == close {
@@ -114,7 +115,7 @@ func container(b []byte, i, depth int, close byte, c *collector) (int, bool) {
 			return i, false
 		}
 		if c != nil {
-			c.members = c.members.add(key, b[start:i])
+			c.members = c.members.add(key, b[start:i], &c.index)
 		}
 		if i = skipWS(b, i); i >= len(b) {
 			return i, false
