@@ -372,9 +372,10 @@ func hex4(b []byte, i int) (rune, bool) {
 }
 
 // linearKeys is how many members an object holds before set indexes their keys: a scan
-// is cheaper than a map for the few members real objects have, but a scan per member
-// would make a crafted object of 100,000 keys quadratic.
-const linearKeys = 32
+// is cheaper than a map (whose keys would each be a string to allocate) for the members
+// real objects have, a Graph alert about 35, but a scan per member would make a crafted
+// object of 100,000 keys quadratic.
+const linearKeys = 128
 
 // keyIndex maps a raw key to its member's position.
 type keyIndex map[string]int
