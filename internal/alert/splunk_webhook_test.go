@@ -79,5 +79,15 @@ func BenchmarkFormat_splunkWebhook(b *testing.B) {
 }
 
 func FuzzRecognise_splunkWebhook(f *testing.F) {
-	fuzzRecogniseEvents(f, "splunk-webhook.json")
+	fuzzRecogniseEvents(f, "splunk-webhook.json", "splunk-webhook-password-reset.json")
+}
+
+// An ES Change notable: Henrietta (help desk) reset Diego's password. Diego is the
+// subject; Henrietta, CIM's src_user, performed the action and is the actor.
+func TestSplunkWebhookPasswordReset(t *testing.T) {
+	got := recogniseFile(t, "splunk-webhook-password-reset.json")
+	want := []Principal{{Account: "DiegoS@contoso.onmicrosoft.com"}, {Account: "HenriettaM@contoso.onmicrosoft.com", Roles: []string{"actor"}}}
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Principals, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
 }
