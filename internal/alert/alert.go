@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/session-revoker/session-revoker/internal/delivery"
+	"github.com/session-revoker/session-revoker/internal/sources"
 )
 
 // Alert is one alert, incident or request naming users whose sessions may need revoking.
@@ -50,6 +51,19 @@ type Principal struct {
 	TenantID string   `json:"tenantId,omitempty"`
 	UserType string   `json:"userType,omitempty"` // Member or Guest, when the alert says
 	Roles    []string `json:"roles,omitempty"`    // evidence roles: compromised, attacker, ...
+
+	// What the vendor says about the user or the alert that may mean nothing is to be
+	// done. Claims like the rest: policy decides what they are worth.
+
+	// RiskState is Entra ID Protection's riskState for the user (atRisk,
+	// confirmedCompromised, remediated, dismissed, confirmedSafe, none).
+	RiskState string `json:"riskState,omitempty"`
+	// Deleted: the vendor says the user is deleted (a riskyUser's isDeleted).
+	Deleted bool `json:"deleted,omitempty"`
+	// Closed is the vendor's own word that what named this user needs no action, quoted
+	// for the report: the alert was resolved or dismissed, classified a false positive,
+	// the monitor recovered. Empty while it is open.
+	Closed string `json:"closed,omitempty"`
 }
 
 // Format is one product's alert shape.
@@ -57,8 +71,13 @@ type Format struct {
 	Name string
 	// Match says whether a document is this format's, from its top level and envelope.
 	Match func(*Document) bool
-	// Extract reads the alerts out of a document Match accepted.
+	// Extract reads the alerts out of a document Match accepted. When some items of a
+	// list in it cannot be read, it returns the others' alerts and an *ItemErrors.
 	Extract func(*Document) ([]Alert, error)
+
+	// source is set on a custom rule that names an EventBridge source: for documents from
+	// that source it is tried before the built-in formats.
+	source string
 }
 
 // Document is what a format sees: the body, its top-level members and the EventBridge
@@ -87,8 +106,67 @@ func Formats() []string {
 // ErrUnrecognised wraps every "no format knows this document" error.
 var ErrUnrecognised = errors.New("unrecognised payload")
 
+// ItemErrors lists the items of a list (a Graph collection's "value", an incident's
+// "alerts", a webhook's alerts, Security Hub's findings) that could not be read. It comes
+// with the alerts of the items that could: one foreign or broken item must not keep the
+// others from being handled, and must not be lost either, so the caller handles those
+// alerts and still fails the delivery.
+type ItemErrors struct {
+	List  string // the list's member, as the payload spells it: "value", "alerts", "findings"
+	Items []ItemError
+}
+
+// ItemError is one item not read: its position in the list, and why.
+type ItemError struct {
+	Index int
+	Err   error
+}
+
+func (e *ItemErrors) Error() string {
+	const most = 3
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%d item(s) of %q could not be read", len(e.Items), e.List)
+	for i, it := range e.Items {
+		if i == most {
+			fmt.Fprintf(&sb, "; and %d more", len(e.Items)-most)
+			break
+		}
+		fmt.Fprintf(&sb, "; %q[%d]: %v", e.List, it.Index, it.Err)
+	}
+	return sb.String()
+}
+
+// Unwrap gives the items' errors to errors.Is and errors.As.
+func (e *ItemErrors) Unwrap() []error {
+	errs := make([]error, len(e.Items))
+	for i, it := range e.Items {
+		errs[i] = it.Err
+	}
+	return errs
+}
+
+// add records one item that could not be read.
+func (e *ItemErrors) add(list string, index int, err error) *ItemErrors {
+	if e == nil {
+		e = &ItemErrors{List: list}
+	}
+	e.Items = append(e.Items, ItemError{Index: index, Err: err})
+	return e
+}
+
+// orNil returns e as an error, nil when no item failed (a nil *ItemErrors in an error
+// interface would not be nil).
+func (e *ItemErrors) orNil() error {
+	if e == nil {
+		return nil
+	}
+	return e
+}
+
 // Recognise returns the alerts in one delivered record. Alerts without an id of their own
 // take the envelope's event id or the record's message id, so every alert can be named.
+// When some items of a list could not be read it returns the other items' alerts and an
+// *ItemErrors naming the rest; any other error comes without alerts.
 func Recognise(rec delivery.Record) ([]Alert, error) {
 	if rec.Err != nil {
 		return nil, rec.Err
@@ -98,7 +176,8 @@ func Recognise(rec delivery.Record) ([]Alert, error) {
 		return nil, fmt.Errorf("%w: expected a JSON object", ErrUnrecognised)
 	}
 	alerts, err := recognise(&Document{Body: rec.Body, Top: rec.Top, Envelope: rec.Envelope}, 0)
-	if err != nil {
+	var partial *ItemErrors
+	if err != nil && (!errors.As(err, &partial) || len(alerts) == 0) {
 		return nil, err
 	}
 	fallback := rec.Envelope.ID
@@ -110,16 +189,21 @@ func Recognise(rec delivery.Record) ([]Alert, error) {
 			alerts[i].ID = fallback
 		}
 	}
-	return alerts, nil
+	return alerts, err
 }
 
 // maxListDepth bounds lists of lists ({"value": [{"value": [...]}]}); real APIs nest one.
 const maxListDepth = 2
 
 func recognise(doc *Document, depth int) ([]Alert, error) {
-	// Operators' rules (custom.go) come only after every built-in format declined, so a
-	// rule can never take a document a built-in format knows.
-	matched, err := matchOne(formats, doc)
+	// An operator's rule (custom.go) that names the document's EventBridge source is the
+	// operator saying what that product's payloads mean: it is tried first, so a built-in
+	// format that happens to fit (a top-level "userId" naming the reporter) cannot take it.
+	// Other rules come only after every built-in format declined.
+	matched, err := matchOne(sourceRules(doc.Envelope.Source), doc)
+	if err == nil && matched == nil {
+		matched, err = matchOne(formats, doc)
+	}
 	if err == nil && matched == nil {
 		matched, err = matchOne(customFormats, doc)
 	}
@@ -134,6 +218,28 @@ func recognise(doc *Document, depth int) ([]Alert, error) {
 	}
 	return nil, fmt.Errorf("%w: no known alert format has top-level keys [%s]%s; expected one of: %s, or a direct request {\"userId\": \"<object id or UPN>\"}",
 		ErrUnrecognised, doc.Top.Keys(), envelopeHint(doc.Envelope), strings.Join(Formats(), ", "))
+}
+
+// sourceRules are the custom rules naming source, nil for a document without an envelope.
+func sourceRules(source string) []Format {
+	if source == "" {
+		return nil
+	}
+	var named []Format
+	for _, f := range customFormats {
+		if f.source != "" && envelopeIs(source, f.source) {
+			named = append(named, f)
+		}
+	}
+	return named
+}
+
+// directRequestEnvelope: the direct format reads only what arrives bare (a direct
+// invocation, an SQS body, a rule's input transformer) or under the project's own request
+// detail-type. A product's event that happens to carry a top-level "userId" is not a
+// request to revoke that user.
+func directRequestEnvelope(e delivery.Envelope) bool {
+	return e.Source == "" || e.DetailType == sources.RequestDetailType
 }
 
 func matchOne(set []Format, doc *Document) (*Format, error) {
@@ -153,6 +259,9 @@ func matchOne(set []Format, doc *Document) (*Format, error) {
 // recogniseList reads a Graph collection response ({"value": [...]}), as returned by
 // GET /security/alerts_v2 or /identityProtection/riskDetections: each item is recognised
 // on its own.
+//
+// An item that cannot be read is reported in an *ItemErrors beside the other items'
+// alerts: a page of alerts must not wait on the one no format knows.
 func recogniseList(doc *Document, depth int) ([]Alert, error) {
 	var items []json.RawMessage
 	if err := json.Unmarshal(doc.Top.Get("value"), &items); err != nil {
@@ -162,17 +271,19 @@ func recogniseList(doc *Document, depth int) ([]Alert, error) {
 		return nil, fmt.Errorf("%w: \"value\" list is empty", ErrUnrecognised)
 	}
 	var all []Alert
+	var failed *ItemErrors
 	for i, item := range items {
 		if len(item) == 0 || item[0] != '{' {
-			return nil, fmt.Errorf("%w: \"value\"[%d] is not a JSON object", ErrUnrecognised, i)
+			failed = failed.add("value", i, fmt.Errorf("%w: not a JSON object", ErrUnrecognised))
+			continue
 		}
 		alerts, err := recognise(&Document{Body: item, Top: delivery.TopLevel(item), Envelope: doc.Envelope}, depth+1)
 		if err != nil {
-			return nil, fmt.Errorf("\"value\"[%d]: %w", i, err)
+			failed = failed.add("value", i, err)
 		}
 		all = append(all, alerts...)
 	}
-	return all, nil
+	return all, failed.orNil()
 }
 
 func envelopeHint(e delivery.Envelope) string {

@@ -39,11 +39,11 @@ func TestFixtures(t *testing.T) {
 		}},
 		{"entra-risk-detection.json", []Alert{{
 			Format: "entra-risk-detection", ID: "6a2b7f5e3c1d4e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f", Title: "impossibleTravel", Severity: "high",
-			Principals: []Principal{{UserID: "b9a7e5c3-1d2f-4e6a-8b0c-3f5d7e9a1b24", UserPrincipalName: "AlexW@contoso.onmicrosoft.com"}},
+			Principals: []Principal{{UserID: "b9a7e5c3-1d2f-4e6a-8b0c-3f5d7e9a1b24", UserPrincipalName: "AlexW@contoso.onmicrosoft.com", RiskState: "atRisk"}},
 		}}},
 		{"entra-risky-user.json", []Alert{{
 			Format: "entra-risky-user", ID: "a1d4c7f2-6e9b-4b3a-8c5d-7f2e1b9a4c68@2026-11-23T05:10:44.2711223Z", Title: "risky user: atRisk", Severity: "high",
-			Principals: []Principal{{UserID: "a1d4c7f2-6e9b-4b3a-8c5d-7f2e1b9a4c68", UserPrincipalName: "LeeG@contoso.onmicrosoft.com"}},
+			Principals: []Principal{{UserID: "a1d4c7f2-6e9b-4b3a-8c5d-7f2e1b9a4c68", UserPrincipalName: "LeeG@contoso.onmicrosoft.com", RiskState: "atRisk"}},
 		}}},
 		{"direct-user-id.json", []Alert{{
 			Format: "direct", Title: "direct request", Reason: "SOAR playbook PB-0142: user reported MFA fatigue prompts they did not start",

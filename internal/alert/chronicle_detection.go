@@ -26,6 +26,10 @@ import (
 // same event has a target user (the admin who changed them), and otherwise the subject,
 // with no role: the rule fired on activity in that user's own context (a mass download,
 // a process launch). A rule's match variable names the detection's subject: no role.
+//
+// Acted on: detections whose rule alerts (detection[].alertState ALERTING, or none said).
+// A detection of a rule set NOT_ALERTING is one its author chose not to be alerted about
+// (a rule in testing, a building block): its users are closed.
 
 const chronicleDetection = "chronicle-detection"
 
@@ -50,6 +54,7 @@ func extractChronicle(d *Document) ([]Alert, error) {
 	// detection[] carries URLs and rule versions nobody reads: scanned in place, and only
 	// the match variables (and, when needed, the rule labels) decoded.
 	first := true
+	closed := ""
 	err := delivery.EachTopLevel(d.Top.Get("detection"), func(det delivery.Object) error {
 		var fields []chronicleField
 		if err := decodeTopMember(chronicleDetection, det, "detectionFields", &fields); err != nil {
@@ -57,6 +62,9 @@ func extractChronicle(d *Document) ([]Alert, error) {
 		}
 		if first {
 			first = false
+			if st := det.String("alertState"); strings.EqualFold(st, "NOT_ALERTING") {
+				closed = "the rule does not alert (alertState NOT_ALERTING): a detection its author chose not to act on"
+			}
 			a.Title = det.String("ruleName")
 			sev, err := chronicleSeverity(det)
 			if err != nil {
@@ -102,6 +110,9 @@ func extractChronicle(d *Document) ([]Alert, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	for i := range a.Principals {
+		a.Principals[i].Closed = closed
 	}
 	return []Alert{a}, nil
 }

@@ -3,22 +3,42 @@ package alert
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 
 	"github.com/session-revoker/session-revoker/internal/delivery"
 )
 
-// CrowdStrike Falcon Identity Protection detection summary, as the Falcon Event Streams
-// API emits it ({"metadata": {"eventType": "IdpDetectionSummaryEvent", ...}, "event":
-// {...}}), relayed bare or in an EventBridge envelope of the relay's own source.
+// CrowdStrike Falcon Identity Protection, as the Falcon Event Streams API and the Falcon
+// SIEM connector emit it ({"metadata": {"eventType": ..., ...}, "event": {...}}), relayed
+// bare or in an EventBridge envelope of the relay's own source. Two event types name a
+// user; any other (endpoint detections, audit events) is not this format's.
 //
-// The one user is the source account: the account whose credentials performed the
-// detected activity (credential scanning, a login from a bad-reputation IP, pass-the-hash),
-// reported with no role, as the subject. SourceAccountUpn is the on-premises AD UPN, a
-// claimed UPN that equals the Entra UPN in a synced tenant; SourceAccountName is a SAM
-// name or a UPN, and SourceAccountObjectSid an on-premises SID, kept in Account for the
-// report when there is no UPN.
+// IdpDetectionSummaryEvent, a detection: the one user is the source account, the account
+// whose credentials performed the detected activity (credential scanning, a login from a
+// bad-reputation IP, pass-the-hash), reported with no role, as the subject.
+// SourceAccountUpn is the on-premises AD UPN, a claimed UPN that equals the Entra UPN in a
+// synced tenant; SourceAccountName is a SAM name or a UPN, and SourceAccountObjectSid an
+// on-premises SID, kept in Account for the report when there is no UPN.
+//
+// IdentityProtectionEvent, an identity incident (Category "Incidents": IncidentType,
+// IdentityProtectionIncidentId, State, UserName): the user is UserName, the account the
+// incident is about, with no role. It is a SAM account name as often as not (Elastic's
+// CrowdStrike integration samples it as "TESTUSER"), so it is reported in Account: a bare
+// login is addressable only with DEFAULT_UPN_SUFFIX, and otherwise fails to an operator.
+// Acted on: State NEW, IN_PROGRESS and any other; an incident in State RESOLVED,
+// DISMISSED or CLOSED names its user as closed.
+// https://github.com/elastic/integrations/tree/main/packages/crowdstrike (falcon pipeline
+// tests: test-falcon-ipd-summary.log, test-falcon-identity-protection-incident.log)
 
 const crowdStrikeIdentity = "crowdstrike-identity"
+
+const (
+	csIdpDetection  = "IdpDetectionSummaryEvent"
+	csIdentityEvent = "IdentityProtectionEvent"
+)
+
+// csClosedStates are the incident states that need no action.
+var csClosedStates = [...]string{"RESOLVED", "DISMISSED", "CLOSED"}
 
 type crowdStrikeIdpDetection struct {
 	DetectID               string          `json:"DetectId"`
@@ -32,15 +52,37 @@ type crowdStrikeIdpDetection struct {
 	Severity               json.RawMessage `json:"Severity"` // a number; SeverityName says it in words
 }
 
+type crowdStrikeIdentityIncident struct {
+	IncidentID   string          `json:"IdentityProtectionIncidentId"`
+	IncidentType string          `json:"IncidentType"`
+	SeverityName string          `json:"SeverityName"`
+	Severity     json.RawMessage `json:"Severity"`
+	UserName     string          `json:"UserName"`
+	State        string          `json:"State"`
+}
+
+// crowdStrikeEventType is metadata.eventType when it is one of the identity events.
+func crowdStrikeEventType(top delivery.Object) string {
+	if !top.Has("event") {
+		return ""
+	}
+	m := top.Get("metadata")
+	for _, t := range [...]string{csIdpDetection, csIdentityEvent} {
+		if bytes.Contains(m, []byte(t)) && delivery.Unquote(delivery.Member(m, "eventType")) == t {
+			return t
+		}
+	}
+	return ""
+}
+
 func init() {
 	register(Format{
-		Name: crowdStrikeIdentity,
-		Match: func(d *Document) bool {
-			m := d.Top.Get("metadata")
-			return d.Top.Has("event") && bytes.Contains(m, []byte(`"IdpDetectionSummaryEvent"`)) &&
-				string(delivery.Member(m, "eventType")) == `"IdpDetectionSummaryEvent"`
-		},
+		Name:  crowdStrikeIdentity,
+		Match: func(d *Document) bool { return crowdStrikeEventType(d.Top) != "" },
 		Extract: func(d *Document) ([]Alert, error) {
+			if crowdStrikeEventType(d.Top) == csIdentityEvent {
+				return extractCrowdStrikeIncident(d)
+			}
 			var e crowdStrikeIdpDetection
 			if err := decodeTopMember(crowdStrikeIdentity, d.Top, "event", &e); err != nil {
 				return nil, err
@@ -59,4 +101,22 @@ func init() {
 			return []Alert{a}, nil
 		},
 	})
+}
+
+func extractCrowdStrikeIncident(d *Document) ([]Alert, error) {
+	var e crowdStrikeIdentityIncident
+	if err := decodeTopMember(crowdStrikeIdentity, d.Top, "event", &e); err != nil {
+		return nil, err
+	}
+	a := Alert{Format: crowdStrikeIdentity, ID: e.IncidentID, Title: e.IncidentType, Severity: firstPresent(e.SeverityName, scalarText(e.Severity))}
+	if e.UserName != "" {
+		p := Principal{Account: e.UserName}
+		for _, st := range csClosedStates {
+			if strings.EqualFold(e.State, st) {
+				p.Closed = "the identity incident is " + strings.ToLower(st) + " (State " + st + ")"
+			}
+		}
+		a.Principals = append(a.Principals, p)
+	}
+	return []Alert{a}, nil
 }

@@ -71,5 +71,36 @@ func BenchmarkFormat_crowdstrikeIdentity(b *testing.B) {
 }
 
 func FuzzRecognise_crowdstrikeIdentity(f *testing.F) {
-	fuzzRecogniseEvents(f, "crowdstrike-identity.json")
+	fuzzRecogniseEvents(f, "crowdstrike-identity.json", "crowdstrike-identity-incident.json")
+}
+
+// An identity incident (IdentityProtectionEvent) names its user by SAM account name.
+func TestCrowdStrikeIdentityIncident(t *testing.T) {
+	want := []Alert{{Format: crowdStrikeIdentity, ID: "INC-8f3b1c2d4e5f60718293a4b5c6d7e8f9-7d21", Title: "LATERAL_MOVEMENT", Severity: "HIGH",
+		Principals: []Principal{{Account: "lynner"}}}}
+	if got := recogniseFile(t, "crowdstrike-identity-incident.json"); !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	incident := func(event string) string {
+		return `{"metadata":{"customerIDString":"c","offset":2,"eventType":"IdentityProtectionEvent","version":"1.0"},"event":` + event + `}`
+	}
+	for state, closed := range map[string]string{
+		"NEW": "", "IN_PROGRESS": "", "": "", "RESOLVED": "the identity incident is resolved (State RESOLVED)", "Dismissed": "the identity incident is dismissed (State DISMISSED)",
+	} {
+		alerts, err := recogniseInline(t, incident(`{"IdentityProtectionIncidentId":"INC-1","IncidentType":"UNUSUAL_ENDPOINT_USE","Severity":1,"UserName":"CONTOSO\\lynner","State":"`+state+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := alerts[0].Principals[0]; p.Account != `CONTOSO\lynner` || p.Closed != closed {
+			t.Errorf("State %q: %+v, want closed %q", state, p, closed)
+		}
+		if alerts[0].Severity != "1" {
+			t.Errorf("numeric severity %q", alerts[0].Severity)
+		}
+	}
+	// No user: an incident about a host names nobody.
+	if alerts, err := recogniseInline(t, incident(`{"IdentityProtectionIncidentId":"INC-2","EndpointName":"WS-1"}`)); err != nil || alerts[0].Principals != nil {
+		t.Errorf("%+v %v", alerts, err)
+	}
+	checkErrors(t, map[string]errorCase{"user of another type": {incident(`{"UserName":["sekret"]}`), []string{crowdStrikeIdentity, `"event"`, "UserName"}}})
 }

@@ -40,8 +40,11 @@ import (
 //   - id, title, severity (optional): a string or a number.
 //
 // Expressions read the alert itself (the EventBridge detail, the SQS body), never the
-// envelope. Rules are tried only when no built-in format matched, so a rule cannot take a
-// document a built-in format knows; two rules matching one document is an error naming
+// envelope. A rule whose match names a source is tried first for events from that
+// source, before any built-in format: it is the operator's word on what that product sends
+// (a product's top-level "userId" may be whoever reported the incident, not the victim).
+// Other rules are tried only when no built-in format matched, so they cannot take a
+// document a built-in format knows. Two rules matching one document is an error naming
 // both.
 
 // customFormats are the loaded rules; recognise tries them after the built-in formats.
@@ -75,7 +78,7 @@ func LoadMappings(raw string) (int, error) {
 			return 0, fmt.Errorf("rule %s: another rule has this name", ruleLabel(item, i))
 		}
 		seen[r.name] = true
-		loaded = append(loaded, Format{Name: r.name, Match: r.match, Extract: r.extract})
+		loaded = append(loaded, Format{Name: r.name, Match: r.match, Extract: r.extract, source: r.source})
 	}
 	customFormats = loaded
 	return len(loaded), nil

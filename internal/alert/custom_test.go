@@ -200,8 +200,8 @@ func TestCustomExtract(t *testing.T) {
 
 func TestCustomNeverTakesABuiltInFormat(t *testing.T) {
 	useMappings(t, `[
-		{"name": "greedy-okta", "match": {"source": "aws.partner/okta.com/*"}, "users": "actor.alternateId"},
-		{"name": "greedy-graph", "match": {"field": "\"@odata.type\"", "equals": "#microsoft.graph.security.alert"}, "users": "title"}
+		{"name": "greedy-graph", "match": {"field": "\"@odata.type\"", "equals": "#microsoft.graph.security.alert"}, "users": "title"},
+		{"name": "greedy-type", "match": {"detailType": "SystemLog"}, "users": "actor.alternateId"}
 	]`)
 	for file, want := range map[string]string{"okta-system-log.json": "okta-system-log", "graph-security-alert.json": "graph-security-alert"} {
 		if got := recogniseFile(t, file); got[0].Format != want {
@@ -210,14 +210,46 @@ func TestCustomNeverTakesABuiltInFormat(t *testing.T) {
 	}
 }
 
+// A rule that names the event's source is the operator's word on that product: it wins
+// over a built-in format that also fits, for that source only.
+func TestCustomRuleNamingTheSourceWins(t *testing.T) {
+	useMappings(t, `[{"name": "okta-targets", "match": {"source": "aws.partner/okta.com/*"}, "users": "target[?type=='User'].alternateId"}]`)
+	if got := recogniseFile(t, "okta-system-log.json"); got[0].Format != "custom:okta-targets" {
+		t.Errorf("format %s, want the rule naming the source", got[0].Format)
+	}
+	if got := recogniseFile(t, "graph-security-alert.json"); got[0].Format != "graph-security-alert" {
+		t.Errorf("another source: format %s", got[0].Format)
+	}
+}
+
+// A product whose payload carries the person who reported the incident in a top-level
+// "userId" is not a direct request: the rule for its source names the victim.
+func TestCustomRuleOverDirectShape(t *testing.T) {
+	useMappings(t, `[{"name": "helpdesk", "match": {"source": "com.contoso.helpdesk"}, "users": "affected.upn", "id": "ticket"}]`)
+	const event = `{"version":"0","id":"e-1","source":"com.contoso.helpdesk","detail-type":"Ticket Escalated","detail":` +
+		`{"ticket":"HD-77","userId":"helpdesk.agent@contoso.onmicrosoft.com","affected":{"upn":"AdeleV@contoso.onmicrosoft.com"}}}`
+	expectAlerts(t, event, []Alert{{Format: "custom:helpdesk", ID: "HD-77", Principals: []Principal{{Account: "AdeleV@contoso.onmicrosoft.com"}}}})
+	// Without a rule the product's event is no request either: refused, not the reporter revoked.
+	useMappings(t, "")
+	if alerts, err := recogniseInline(t, event); !errors.Is(err, ErrUnrecognised) {
+		t.Errorf("without a rule: %+v, %v", alerts, err)
+	}
+}
+
 func TestCustomRulesOverlapping(t *testing.T) {
 	useMappings(t, `[
 		{"name": "first", "match": {"source": "com.acme.*"}, "users": "user"},
-		{"name": "second", "match": {"detailType": "Account Compromised"}, "users": "user"}
+		{"name": "second", "match": {"source": "com.acme.idp", "detailType": "Account Compromised"}, "users": "user"},
+		{"name": "third", "match": {"detailType": "Account Compromised"}, "users": "user"}
 	]`)
 	_, err := recogniseInline(t, `{"id": "e", "source": "com.acme.idp", "detail-type": "Account Compromised", "detail": {"user": "x"}}`)
 	if !errors.Is(err, ErrUnrecognised) || !strings.Contains(err.Error(), "custom:first") || !strings.Contains(err.Error(), "custom:second") {
 		t.Errorf("err = %v, want one naming both rules", err)
+	}
+	// A rule naming the source comes before one that does not: no overlap.
+	alerts, err := recogniseInline(t, `{"id": "e", "source": "com.acme.sso", "detail-type": "Account Compromised", "detail": {"user": "x"}}`)
+	if err != nil || alerts[0].Format != "custom:first" {
+		t.Errorf("got %+v, %v; want custom:first", alerts, err)
 	}
 }
 

@@ -26,6 +26,11 @@ import (
 // All values go in Account (an app's usr.id may be anything); one user per source, an
 // address-like email or name preferred, then the id, so one person is not reported twice
 // under two identifiers.
+//
+// Acted on: a monitor that triggered (meta.transition.trans_name Triggered, Re-Triggered,
+// Warn...). A notification that the monitor recovered (trans_name Recovered, dest_state OK,
+// alert_type success) is the all-clear for an earlier alert: its users are closed. A
+// signal triaged archived (attributes.workflow.triage.state) is closed too.
 
 const datadog = "datadog"
 
@@ -103,7 +108,36 @@ func extractDatadog(d *Document) ([]Alert, error) {
 	if p, ok := signal.principal(); ok {
 		a.Principals = append(a.Principals, p)
 	}
+	if closed := datadogClosed(t, meta); closed != "" {
+		for i := range a.Principals {
+			a.Principals[i].Closed = closed
+		}
+	}
 	return []Alert{a}, nil
+}
+
+// datadogClosed says why a notification needs no action: the monitor recovered, or the
+// signal was archived. Read leniently, like the signal attributes.
+func datadogClosed(t, meta delivery.Object) string {
+	transition := delivery.TopLevel(meta.Get("transition")).String("trans_name")
+	dest := delivery.TopLevel(meta.Get("states")).String("dest_state")
+	switch {
+	case strings.EqualFold(transition, "Recovered"):
+		return "the monitor recovered (transition Recovered): the all-clear for an earlier alert"
+	case strings.EqualFold(dest, "OK"):
+		return "the monitor is back to OK (dest_state OK): the all-clear for an earlier alert"
+	case transition == "" && dest == "" && strings.EqualFold(t.String("alert_type"), "success"):
+		return "the notification is a recovery (alert_type success): the all-clear for an earlier alert"
+	}
+	attrs := delivery.TopLevel(t.Get("attributes"))
+	if nested := attrs.Get("attributes"); startsObject(nested) {
+		attrs = delivery.TopLevel(nested)
+	}
+	triage := delivery.TopLevel(delivery.TopLevel(attrs.Get("workflow")).Get("triage"))
+	if st := triage.String("state"); strings.EqualFold(st, "archived") {
+		return "the signal is archived (workflow.triage.state archived)"
+	}
+	return ""
 }
 
 // readAttributes collects the user from a signal's attributes, nested or flattened,

@@ -108,5 +108,5 @@ func BenchmarkFormat_datadog(b *testing.B) {
 }
 
 func FuzzRecognise_datadog(f *testing.F) {
-	fuzzRecogniseEvents(f, "datadog.json")
+	fuzzRecogniseEvents(f, "datadog.json", "datadog-recovered.json")
 }

@@ -32,6 +32,10 @@ import (
 // as the object id and a name with '@' as the UPN; failing both, one value is reported to
 // be classified by shape: the email, else DOMAIN\name, else the id. Elastic's Azure
 // integrations keep the Entra tenant in azure.tenant_id: it is the alert's users' tenant.
+//
+// Acted on: kibana.alert.workflow_status open and acknowledged. An alert an analyst closed
+// (workflow_status closed) names its users as closed. In a list, an alert that cannot be
+// read is reported in an *ItemErrors and the others are still read.
 
 const elasticSecurity = "elastic-security"
 
@@ -51,24 +55,26 @@ const (
 	ecsTargetDomain
 	ecsRelatedUser
 	ecsAzureTenant
+	ecsWorkflowStatus
 	ecsFieldCount
 )
 
 var ecsPaths = [ecsFieldCount]string{
-	ecsAlertUUID:    "kibana.alert.uuid",
-	ecsDocID:        "_id", // what context.alerts carries beside the source fields
-	ecsRuleName:     "kibana.alert.rule.name",
-	ecsSeverity:     "kibana.alert.severity",
-	ecsUserName:     "user.name",
-	ecsUserEmail:    "user.email",
-	ecsUserID:       "user.id",
-	ecsUserDomain:   "user.domain",
-	ecsTargetName:   "user.target.name",
-	ecsTargetEmail:  "user.target.email",
-	ecsTargetID:     "user.target.id",
-	ecsTargetDomain: "user.target.domain",
-	ecsRelatedUser:  "related.user",
-	ecsAzureTenant:  "azure.tenant_id",
+	ecsAlertUUID:      "kibana.alert.uuid",
+	ecsDocID:          "_id", // what context.alerts carries beside the source fields
+	ecsRuleName:       "kibana.alert.rule.name",
+	ecsSeverity:       "kibana.alert.severity",
+	ecsUserName:       "user.name",
+	ecsUserEmail:      "user.email",
+	ecsUserID:         "user.id",
+	ecsUserDomain:     "user.domain",
+	ecsTargetName:     "user.target.name",
+	ecsTargetEmail:    "user.target.email",
+	ecsTargetID:       "user.target.id",
+	ecsTargetDomain:   "user.target.domain",
+	ecsRelatedUser:    "related.user",
+	ecsAzureTenant:    "azure.tenant_id",
+	ecsWorkflowStatus: "kibana.alert.workflow_status",
 }
 
 // ecsDepth bounds the descent: the deepest path above has four parts.
@@ -132,20 +138,19 @@ func extractElastic(d *Document) ([]Alert, error) {
 		return []Alert{a}, nil
 	}
 	var alerts []Alert
+	var failed *ItemErrors
 	i := -1 // counts the alert objects, for errors; anything else in the list names nobody
-	err := delivery.EachTopLevel(elasticAlertList(d.Top), func(item delivery.Object) error {
+	delivery.EachTopLevel(elasticAlertList(d.Top), func(item delivery.Object) error {
 		i++
 		a, err := readElasticAlert(item)
 		if err != nil {
-			return fmt.Errorf(`%s: "alerts"[%d]: %w`, elasticSecurity, i, err)
+			failed = failed.add("alerts", i, fmt.Errorf("%s: %w", elasticSecurity, err))
+			return nil
 		}
 		alerts = append(alerts, a)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return alerts, nil
+	return alerts, failed.orNil()
 }
 
 // ecsFields holds the raw value of each field in ecsPaths, nil when absent.
@@ -215,8 +220,13 @@ func readElasticAlert(o delivery.Object) (Alert, error) {
 			a.Principals = append(a.Principals, Principal{Account: r, Roles: []string{"contextual"}})
 		}
 	}
+	closed := ""
+	if ws := scalarText(fs[ecsWorkflowStatus]); strings.EqualFold(ws, "closed") {
+		closed = "the alert is closed (kibana.alert.workflow_status closed)"
+	}
 	for i := range a.Principals {
 		a.Principals[i].TenantID = a.TenantID
+		a.Principals[i].Closed = closed
 	}
 	return a, nil
 }

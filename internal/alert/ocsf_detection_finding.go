@@ -20,6 +20,14 @@ import (
 // (often the stolen account the attacker acted as: AWS calls actor.user "the credentials
 // used by the threat actor") adds attacker to TARGET_ROLES; the alert only says who stood
 // where.
+//
+// When the finding names no target user at all, its actor users are the only accounts in
+// it, and the account whose credentials the detected activity ran under is the one to
+// contain: they are reported "compromised", as Elastic's user.* is the subject when no
+// user.target exists. A credential dump run under LeeG's account names LeeG.
+//
+// Acted on: status_id 1 New, 2 In Progress, 0 Unknown and 99 Other. A finding in status 3
+// Suppressed, 4 Resolved, 5 Archived or 6 Deleted names its users as closed.
 
 const ocsfDetectionFinding = "ocsf-detection-finding"
 
@@ -109,22 +117,52 @@ func readOCSFDetectionFinding(format string, top delivery.Object) (Alert, error)
 	if entra {
 		a.TenantID = e.Metadata.TenantUID
 	}
+	closed := ocsfClosed(top)
 	add := func(u *ocsfUser, role string) {
 		if p, ok := u.principal(entra, a.TenantID, role); ok {
+			p.Closed = closed
 			a.Principals = append(a.Principals, p)
+		}
+	}
+	actorRole := "compromised" // unless a target user stands beside the actors
+	for _, u := range append([]*ocsfUser{e.User}, evidenceUsers(e.Evidences)...) {
+		if _, ok := u.principal(entra, a.TenantID, ""); ok {
+			actorRole = "attacker"
 		}
 	}
 	for _, ev := range e.Evidences {
 		if ev.Actor != nil {
-			add(ev.Actor.User, "attacker")
+			add(ev.Actor.User, actorRole)
 		}
 		add(ev.User, "attacked")
 	}
 	if e.Actor != nil {
-		add(e.Actor.User, "attacker")
+		add(e.Actor.User, actorRole)
 	}
 	add(e.User, "attacked")
 	return a, nil
+}
+
+// evidenceUsers are the evidences' target users.
+func evidenceUsers(evs []ocsfEvidence) []*ocsfUser {
+	var us []*ocsfUser
+	for _, ev := range evs {
+		us = append(us, ev.User)
+	}
+	return us
+}
+
+// ocsfClosed says why a finding in a closed status needs no action, "" when it is open.
+func ocsfClosed(top delivery.Object) string {
+	switch id := string(top.Get("status_id")); id {
+	case "3", "4", "5", "6":
+		status := top.String("status")
+		if status == "" {
+			status = map[string]string{"3": "Suppressed", "4": "Resolved", "5": "Archived", "6": "Deleted"}[id]
+		}
+		return "the finding is closed: status " + clip(status) + " (status_id " + id + ")"
+	}
+	return ""
 }
 
 // fromEntra reports whether Microsoft Entra ID produced the finding, the one case where a

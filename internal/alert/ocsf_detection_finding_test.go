@@ -22,12 +22,13 @@ func TestOCSFDetectionFindingFixtures(t *testing.T) {
 				{UserID: "7e1c9a5b-3f2d-4c8e-a6b0-9d4f2e8c1a37", UserPrincipalName: "MeganB@contoso.onmicrosoft.com", TenantID: contosoTenant, Roles: []string{"attacked"}},
 			},
 		}}},
-		// The only user is the actor (the source of the detected activity); the SYSTEM
-		// account under the evidence's process is not a user evidence.
-		{"ocsf-detection-finding-attacker-only.json", []Alert{{
+		// The only user is the actor (the account the credential dump ran under): with no
+		// target beside it, it is the compromised account. The SYSTEM account under the
+		// evidence's process is not a user evidence.
+		{"ocsf-detection-finding-actor-only.json", []Alert{{
 			Format: "ocsf-detection-finding", ID: "ldt:4a8c2e6f0b1d3f5a7c9e2b4d6f8a0c1e:68719476991",
 			Title: "Credential dumping: LSASS memory read with comsvcs.dll MiniDump", Severity: "Critical",
-			Principals: []Principal{{Account: "LeeG@contoso.onmicrosoft.com", Roles: []string{"attacker"}}},
+			Principals: []Principal{{Account: "LeeG@contoso.onmicrosoft.com", Roles: []string{"compromised"}}},
 		}}},
 	}
 	for _, c := range cases {
@@ -125,5 +126,5 @@ func BenchmarkFormat_ocsfDetectionFinding(b *testing.B) {
 }
 
 func FuzzRecognise_ocsfDetectionFinding(f *testing.F) {
-	fuzzRecogniseEvents(f, "ocsf-detection-finding.json", "ocsf-detection-finding-attacker-only.json")
+	fuzzRecogniseEvents(f, "ocsf-detection-finding.json", "ocsf-detection-finding-actor-only.json")
 }

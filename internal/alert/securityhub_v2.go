@@ -3,7 +3,6 @@ package alert
 import (
 	"bytes"
 	"errors"
-	"fmt"
 
 	"github.com/session-revoker/session-revoker/internal/delivery"
 )
@@ -15,6 +14,7 @@ import (
 // Findings from AWS's own services (GuardDuty, Inspector) name IAM principals in
 // actor.user; they are reported like any other user and policy finds them unaddressable.
 // Compliance and vulnerability findings name no users: an error says to narrow the rule.
+// A finding that cannot be read is reported in an *ItemErrors; the others are still read.
 
 const (
 	securityHubV2     = "securityhub-v2"
@@ -41,8 +41,10 @@ func extractSecurityHubV2(d *Document) ([]Alert, error) {
 		return nil, errors.New(`securityhub-v2: "findings" is missing or not a list; expected one OCSF finding`)
 	}
 	var alerts []Alert
-	err := delivery.EachTopLevel(findings, func(top delivery.Object) error {
-		i := len(alerts)
+	var failed *ItemErrors
+	i := -1
+	delivery.EachTopLevel(findings, func(top delivery.Object) error {
+		i++
 		var a Alert
 		var err error
 		switch string(top.Get("class_uid")) {
@@ -51,19 +53,17 @@ func extractSecurityHubV2(d *Document) ([]Alert, error) {
 		case "3002":
 			a, err = readOCSFAuthentication(securityHubV2, top)
 		default:
-			return fmt.Errorf("securityhub-v2: \"findings\"[%d] is not an OCSF Detection Finding (class_uid 2004) or Authentication (3002): compliance and vulnerability findings name no users; match class_uid 2004 in the EventBridge rule", i)
+			err = errors.New("securityhub-v2: not an OCSF Detection Finding (class_uid 2004) or Authentication (3002): compliance and vulnerability findings name no users; match class_uid 2004 in the EventBridge rule")
 		}
 		if err != nil {
-			return fmt.Errorf("\"findings\"[%d]: %w", i, err)
+			failed = failed.add("findings", i, err)
+			return nil
 		}
 		alerts = append(alerts, a)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if len(alerts) == 0 {
+	if i < 0 {
 		return nil, errors.New(`securityhub-v2: "findings" holds no JSON object; expected one OCSF finding`)
 	}
-	return alerts, nil
+	return alerts, failed.orNil()
 }

@@ -38,7 +38,7 @@ func TestSecurityHubV2Findings(t *testing.T) {
 			`{"class_uid":2004,"finding_info":{"uid":"f-2","title":"t"},"evidences":[{"actor":{"user":{"name":"LeeG@contoso.onmicrosoft.com"}}}]}]}`
 		want := []Alert{
 			{Format: "securityhub-v2", ID: "m-1", Title: "Authentication: Logon (Success)", Principals: []Principal{{Account: "MeganB@contoso.onmicrosoft.com", Roles: []string{"compromised"}}}},
-			{Format: "securityhub-v2", ID: "f-2", Title: "t", Principals: []Principal{{Account: "LeeG@contoso.onmicrosoft.com", Roles: []string{"attacker"}}}},
+			{Format: "securityhub-v2", ID: "f-2", Title: "t", Principals: []Principal{{Account: "LeeG@contoso.onmicrosoft.com", Roles: []string{"compromised"}}}},
 		}
 		for _, payload := range []string{envelope("Findings Imported V2", detail), detail} {
 			expectAlerts(t, payload, want)
@@ -48,10 +48,11 @@ func TestSecurityHubV2Findings(t *testing.T) {
 		payload string
 		want    string
 	}{
-		"compliance finding": {envelope("Findings Imported V2", `{"findings":[{"class_uid":2003,"compliance":{"status":"FAILED"},"finding_info":{"title":"sekret-value"}}]}`), "not an OCSF Detection Finding"},
+		"compliance finding": {envelope("Findings Imported V2", `{"findings":[{"class_uid":2003,"compliance":{"status":"FAILED"},"finding_info":{"title":"sekret-value"}}]}`), `"findings"[0]: securityhub-v2: not an OCSF Detection Finding`},
 		"empty":              {envelope("Findings Imported V2", `{"findings":[]}`), "no JSON object"},
 		"not an object":      {envelope("Findings Imported V2", `{"findings":["sekret-value"]}`), "no JSON object"},
 		"bad member":         {envelope("Findings Imported V2", `{"findings":[{"class_uid":2004,"evidences":"sekret-value"}]}`), `"findings"[0]: securityhub-v2: "evidences"`},
+		"bad member, second": {envelope("Findings Imported V2", `{"findings":[{"class_uid":3002,"user":{"name":"x@contoso.com"}},{"class_uid":2004,"evidences":"sekret-value"}]}`), `"findings"[1]: securityhub-v2: "evidences"`},
 		"other detail-type":  {envelope("Security Hub Insight Results", `{"insightArn":"arn","insightName":"sekret-value"}`), "unrecognised"},
 	}
 	for name, c := range errs {
@@ -67,6 +68,13 @@ func TestSecurityHubV2Findings(t *testing.T) {
 	}
 	if _, err := recogniseInline(t, envelope("Security Hub Insight Results", `{"a":1}`)); !errors.Is(err, ErrUnrecognised) {
 		t.Errorf("err = %v, want ErrUnrecognised", err)
+	}
+	// A compliance finding beside a detection: the detection is read, the other reported.
+	alerts, err := recogniseInline(t, envelope("Findings Imported V2", `{"findings":[{"class_uid":2003,"finding_info":{"uid":"c-1"}},`+
+		`{"class_uid":2004,"finding_info":{"uid":"f-2"},"evidences":[{"user":{"name":"LeeG@contoso.onmicrosoft.com"}}]}]}`))
+	var items *ItemErrors
+	if !errors.As(err, &items) || len(items.Items) != 1 || items.Items[0].Index != 0 || len(alerts) != 1 || alerts[0].ID != "f-2" {
+		t.Errorf("alerts %+v, err %v; want f-2 read and findings[0] reported", alerts, err)
 	}
 }
 

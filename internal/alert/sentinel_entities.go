@@ -19,7 +19,16 @@ import (
 //     alone is read too);
 //   - the Logic Apps incident trigger's body passed on as it is: "objectSchemaType":
 //     "Incident", the incident in "object", its entities in object.properties.relatedEntities;
-//   - one entity alone, {"kind": "Account", "properties": {...}}.
+//   - one entity alone, {"kind": "Account", "properties": {...}} (the Logic Apps entity
+//     trigger's entity), of any kind: a Host alone names no user, and says so.
+//
+// The workspace's Entities - List response, {"value": [entity, ...]} (its published example
+// lists an Account, a Host and a File), is one list of entities, not a Graph collection of
+// alerts: it is read whole, and its Host, Ip, File... entities are simply not users.
+// https://learn.microsoft.com/rest/api/securityinsights/entities/list
+//
+// Acted on: incidents in status New and Active. A Closed incident (properties.status,
+// whatever its classification) names its users as closed: they are skipped.
 
 const sentinelEntities = "sentinel-entities"
 
@@ -31,13 +40,15 @@ func init() {
 			if t.Has("@odata.type") {
 				return false
 			}
-			if first := firstArrayObject(t.Get("entities")); first.Has("kind") && first.Has("properties") {
-				return true
+			for _, list := range [...]string{"entities", "value"} {
+				if first := firstArrayObject(t.Get(list)); isSentinelEntity(first) {
+					return true
+				}
 			}
 			if strings.EqualFold(t.String("objectSchemaType"), "Incident") && startsObject(t.Get("object")) {
 				return true
 			}
-			return isSentinelUserKind(t.String("kind")) && startsObject(t.Get("properties"))
+			return isSentinelEntity(t)
 		},
 		Extract: extractSentinelEntities,
 	})
@@ -47,13 +58,42 @@ func isSentinelUserKind(kind string) bool {
 	return strings.EqualFold(kind, "Account") || strings.EqualFold(kind, "Mailbox")
 }
 
+// sentinelEntityKinds are the entity kinds the Security Insights API defines
+// (EntityKindEnum), so that an entity alone is told from any other ARM resource with a
+// kind and properties.
+var sentinelEntityKinds = []string{
+	"Account", "Host", "File", "AzureResource", "CloudApplication", "DnsResolution", "FileHash", "Ip", "Malware", "Process",
+	"RegistryKey", "RegistryValue", "SecurityGroup", "Url", "IoTDevice", "SecurityAlert", "Bookmark", "MailCluster",
+	"MailMessage", "Mailbox", "SubmissionMail", "Nic",
+}
+
+// isSentinelEntity: {"kind": <an entity kind>, "properties": {...}}.
+func isSentinelEntity(o delivery.Object) bool {
+	if !startsObject(o.Get("properties")) {
+		return false
+	}
+	kind := o.String("kind")
+	for _, k := range sentinelEntityKinds {
+		if strings.EqualFold(kind, k) {
+			return true
+		}
+	}
+	return false
+}
+
 func extractSentinelEntities(d *Document) ([]Alert, error) {
 	t := d.Top
 	a := Alert{Format: sentinelEntities}
 	var m members
-	if !t.Has("entities") && isSentinelUserKind(t.String("kind")) {
+	switch {
+	case isSentinelEntity(t):
 		a.Principals = appendSentinelEntity(nil, &m, t)
-	} else {
+		if len(a.Principals) == 0 {
+			a.NoUsers = "a Sentinel " + clip(t.String("kind")) + " entity names no user"
+		}
+	case !t.Has("entities") && isSentinelEntity(firstArrayObject(t.Get("value"))):
+		m.each(t, "value", func(_ int, e delivery.Object) { a.Principals = appendSentinelEntity(a.Principals, &m, e) })
+	default:
 		incident, props, list, field := t, delivery.TopLevel(t.Get("properties")), t, "entities"
 		if !t.Has("entities") {
 			// The Logic Apps trigger: the incident is "object", its entities are related.
@@ -65,6 +105,16 @@ func extractSentinelEntities(d *Document) ([]Alert, error) {
 		a.Title = firstPresent(props.String("title"), incident.String("title"))
 		a.Severity = firstPresent(props.String("severity"), incident.String("severity"))
 		m.each(list, field, func(_ int, e delivery.Object) { a.Principals = appendSentinelEntity(a.Principals, &m, e) })
+		status := firstPresent(props.String("status"), incident.String("status"))
+		if strings.EqualFold(status, "Closed") {
+			closed := "the incident is closed (status Closed"
+			if c := firstPresent(props.String("classification"), incident.String("classification")); c != "" {
+				closed += ", classification " + clip(c)
+			}
+			for i := range a.Principals {
+				a.Principals[i].Closed = closed + ")"
+			}
+		}
 	}
 	if m.err != nil {
 		return nil, fmt.Errorf("%s: %w", sentinelEntities, m.err)

@@ -3,6 +3,7 @@ package alert
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -86,7 +87,7 @@ func TestSentinelEntitiesDoesNotMatch(t *testing.T) {
 	for _, payload := range []string{
 		`{"entities":[{"type":"user","value":"x"}]}`,
 		`{"entities":[]}`,
-		`{"kind":"Host","properties":{"hostName":"ws-1"}}`,
+		`{"kind":"StorageV2","properties":{"accessTier":"Hot"}}`, // an ARM resource, no entity
 		`{"kind":"Account","properties":"x"}`,
 		`{"objectSchemaType":"Alert","object":{}}`,
 	} {
@@ -101,5 +102,48 @@ func BenchmarkFormat_sentinelEntities(b *testing.B) {
 }
 
 func FuzzRecognise_sentinelEntities(f *testing.F) {
-	fuzzRecogniseEvents(f, "sentinel-entities.json")
+	fuzzRecogniseEvents(f, "sentinel-entities.json", "sentinel-entities-list.json")
+}
+
+// The workspace's Entities - List response: one list whose Host, Ip and File entities are
+// simply not users; its Account is read.
+func TestSentinelEntitiesList(t *testing.T) {
+	want := []Alert{{Format: sentinelEntities, ID: "9c1e3a5b-7d9f-4b2d-8e0a-4c6e8a0b2d75", Principals: []Principal{
+		{UserID: "f1b3d5e7-9a2c-4e6f-8b1d-3c5e7a9b1d64", UserPrincipalName: "GradyA@contoso.onmicrosoft.com", TenantID: contosoTenant, UserType: "Member"},
+	}}}
+	if got := recogniseFile(t, "sentinel-entities-list.json"); !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+	// A Host alone (the entity trigger) is recognised, and names nobody, saying so.
+	alerts, err := recogniseInline(t, `{"kind":"Host","properties":{"hostName":"ws-1"}}`)
+	if err != nil || len(alerts) != 1 || alerts[0].Principals != nil || !strings.Contains(alerts[0].NoUsers, `"Host" entity names no user`) {
+		t.Errorf("lone host: %+v %v", alerts, err)
+	}
+}
+
+func TestSentinelIncidentClosed(t *testing.T) {
+	const megan = `{"kind":"Account","properties":{"accountName":"MeganB","upnSuffix":"contoso.onmicrosoft.com"}}`
+	for _, c := range []struct{ props, closed string }{
+		{`"status":"New"`, ""},
+		{`"status":"Active","classification":null`, ""},
+		{`"status":"Closed","classification":"FalsePositive","classificationReason":"InaccurateData"`, `the incident is closed (status Closed, classification "FalsePositive")`},
+		{`"status":"closed"`, "the incident is closed (status Closed)"},
+	} {
+		for _, payload := range []string{
+			`{"properties":{"incidentNumber":1,` + c.props + `},"entities":[` + megan + `]}`,
+			`{"objectSchemaType":"Incident","object":{"properties":{"incidentNumber":1,` + c.props + `,"relatedEntities":[` + megan + `]}}}`,
+		} {
+			alerts, err := recogniseInline(t, payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := alerts[0].Principals[0].Closed; got != c.closed {
+				t.Errorf("%s: closed %q, want %q", payload, got, c.closed)
+			}
+		}
+	}
+}
+
+func BenchmarkFormat_sentinelEntitiesList(b *testing.B) {
+	benchRecogniseEvent(b, "sentinel-entities-list.json")
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/session-revoker/session-revoker/internal/delivery"
@@ -25,6 +24,13 @@ import (
 // The row's TenantId is the Log Analytics workspace id (a column every table has), not the
 // Entra tenant: it is not reported as the alert's tenant. Each account carries its own
 // Entra tenant in AadTenantId.
+//
+// Acted on: Status New and InProgress. A Resolved alert ("closed after handling") or a
+// Dismissed one ("dismissed as false positive") names its users as closed.
+//
+// The walk is linear in the column's size: each entity's "$id" is remembered in a set,
+// and a "$ref" is never followed, so tens of thousands of ids and references cost one
+// pass.
 
 const sentinelSecurityAlert = "sentinel-security-alert"
 
@@ -38,6 +44,14 @@ func init() {
 			var err error
 			if a.Principals, err = readSentinelEntities(t.Get("Entities")); err != nil {
 				return nil, err
+			}
+			for _, st := range [...]string{"Resolved", "Dismissed"} {
+				if !strings.EqualFold(t.String("Status"), st) {
+					continue
+				}
+				for i := range a.Principals {
+					a.Principals[i].Closed = "the alert is " + strings.ToLower(st) + " (Status " + st + ")"
+				}
 			}
 			return []Alert{a}, nil
 		},
@@ -76,7 +90,7 @@ func readSentinelEntities(raw []byte) ([]Principal, error) {
 const sentinelEntityDepth = 8
 
 type sentinelEntityWalk struct {
-	seen       []string // the $id of every entity read
+	seen       map[string]bool // the $id of every entity read
 	principals []Principal
 }
 
@@ -97,10 +111,13 @@ func (w *sentinelEntityWalk) entity(o delivery.Object, depth int) {
 		return // {"$ref": "3"}: an entity read where it is defined
 	}
 	if id := o.String("$id"); id != "" {
-		if slices.Contains(w.seen, id) {
+		if w.seen[id] {
 			return
 		}
-		w.seen = append(w.seen, id)
+		if w.seen == nil {
+			w.seen = make(map[string]bool, 8)
+		}
+		w.seen[id] = true
 	}
 	switch t := o.String("Type"); {
 	case strings.EqualFold(t, "account"):

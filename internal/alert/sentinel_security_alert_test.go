@@ -2,9 +2,12 @@ package alert
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/session-revoker/session-revoker/internal/delivery"
 )
 
 func TestSentinelSecurityAlertFixtures(t *testing.T) {
@@ -162,4 +165,81 @@ func BenchmarkFormat_sentinelSecurityAlert(b *testing.B) {
 
 func FuzzRecognise_sentinelSecurityAlert(f *testing.F) {
 	fuzzRecogniseEvents(f, "sentinel-security-alert.json", "sentinel-security-alert-system-only.json", "sentinel-security-alert-other-tenant.json")
+}
+
+func TestSentinelSecurityAlertClosed(t *testing.T) {
+	const entities = `[{"$id":"2","Name":"AdeleV","UPNSuffix":"contoso.onmicrosoft.com","Type":"account"}]`
+	s, _ := json.Marshal(entities)
+	for status, closed := range map[string]string{
+		"New": "", "InProgress": "", "Resolved": "the alert is resolved (Status Resolved)", "dismissed": "the alert is dismissed (Status Dismissed)",
+	} {
+		alerts, err := recogniseInline(t, `{"SystemAlertId":"a-1","AlertName":"n","Status":"`+status+`","Entities":`+string(s)+`}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := alerts[0].Principals[0].Closed; got != closed {
+			t.Errorf("Status %s: closed %q, want %q", status, got, closed)
+		}
+	}
+}
+
+// bigSentinelRow is a SecurityAlert row just under delivery.MaxPayload whose Entities
+// column defines thousands of accounts once, each with a "$id", and references them tens
+// of thousands of times, at the top level and inside processes.
+func bigSentinelRow() (payload []byte, accounts int) {
+	var list strings.Builder
+	list.WriteByte('[')
+	id := 1
+	for {
+		if list.Len() > delivery.MaxPayload*3/4 {
+			break
+		}
+		if id > 1 {
+			list.WriteByte(',')
+		}
+		fmt.Fprintf(&list, `{"$id":"%d","Name":"user%d","UPNSuffix":"contoso.onmicrosoft.com","Type":"account"}`, id, id)
+		account := id
+		accounts++
+		id++
+		for r := 0; r < 6; r++ {
+			fmt.Fprintf(&list, `,{"$ref":"%d"}`, 1+(account*7+r)%account)
+		}
+		fmt.Fprintf(&list, `,{"$id":"%d","ProcessId":"%d","Account":{"$ref":"%d"},"Type":"process"}`, id, id, account)
+		id++
+	}
+	list.WriteByte(']')
+	col, _ := json.Marshal(list.String())
+	return []byte(`{"SystemAlertId":"big-1","AlertName":"n","AlertSeverity":"High","Status":"New","Entities":` + string(col) + `}`), accounts
+}
+
+// Every account of the big row is read exactly once, however often it is referenced.
+func TestSentinelSecurityAlertManyReferences(t *testing.T) {
+	payload, accounts := bigSentinelRow()
+	if len(payload) > delivery.MaxPayload {
+		t.Fatalf("payload %d bytes, over the limit", len(payload))
+	}
+	alerts, err := recogniseInline(t, string(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(alerts[0].Principals); got != accounts || accounts < 3000 {
+		t.Errorf("%d principals, want %d (one per account defined)", got, accounts)
+	}
+}
+
+// BenchmarkSentinelManyReferences: a ~1 MiB row of thousands of "$id"s and tens of
+// thousands of "$ref"s, read in linear time (target: under 50 ms).
+func BenchmarkSentinelManyReferences(b *testing.B) {
+	payload, _ := bigSentinelRow()
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		batch, err := delivery.Unwrap(payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Recognise(batch.Records[0]); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -19,21 +19,28 @@ import (
 // user. A multivalue field arrives as a JSON array or, after mvjoin, as one string of
 // lines; either gives one user per value.
 //
-// No roles: CIM's user and src_user change meaning between data models (in Change, src_user
-// made the change and user had it made to them; in Authentication, user signed in), so
-// which is the victim is the search's to say, not the payload's. Every user named is a
-// target; policy judges each.
+// Roles: CIM's src_user is "the user who performed the action" in every data model that
+// has it (Change: the admin who reset a password or granted a role; Authentication: the
+// user who ran as another): often a help-desk or admin account, not the victim. It is
+// reported in role "actor", which the default TARGET_ROLES (compromised, attacked) does
+// not revoke; an operator whose searches put the compromised account in src_user adds
+// "actor". user, dest_user and the UPN fields carry no role: they name the account acted
+// on or signed in, the detection's subject, and are targets; policy judges each.
 
 const splunkWebhook = "splunk-webhook"
 
 // splunkUserFields are the result fields read, in the order their users are reported.
 var splunkUserFields = [...]struct {
-	key string
-	upn bool // the field is a UPN by name
+	key  string
+	upn  bool   // the field is a UPN by name
+	role string // the evidence role its users get, "" for none
 }{
-	{"user", false}, {"src_user", false}, {"dest_user", false},
-	{"user_principal_name", true}, {"userPrincipalName", true},
+	{"user", false, ""}, {"src_user", false, splunkActorRole}, {"dest_user", false, ""},
+	{"user_principal_name", true, ""}, {"userPrincipalName", true, ""},
 }
+
+// splunkActorRole is src_user's role: the user who performed the action.
+const splunkActorRole = "actor"
 
 func init() {
 	register(Format{
@@ -52,27 +59,30 @@ func extractSplunk(d *Document) ([]Alert, error) {
 	result := delivery.TopLevel(raw)
 	a := Alert{Format: splunkWebhook, ID: t.String("sid"), Title: t.String("search_name"),
 		Severity: firstPresent(result.String("severity"), result.String("urgency"))}
-	add := func(key string, upn bool) error {
+	add := func(key string, upn bool, role string) error {
 		values, err := multiValues(result.Get(key))
 		if err != nil {
 			return fmt.Errorf("%s: \"result.%s\" %w", splunkWebhook, key, err)
 		}
 		for _, v := range values {
+			p := Principal{Account: v}
 			if upn {
-				a.Principals = append(a.Principals, Principal{UserPrincipalName: v})
-			} else {
-				a.Principals = append(a.Principals, Principal{Account: v})
+				p = Principal{UserPrincipalName: v}
 			}
+			if role != "" {
+				p.Roles = []string{role}
+			}
+			a.Principals = append(a.Principals, p)
 		}
 		return nil
 	}
 	for _, f := range splunkUserFields {
-		if err := add(f.key, f.upn); err != nil {
+		if err := add(f.key, f.upn, f.role); err != nil {
 			return nil, err
 		}
 	}
 	if strings.EqualFold(result.String("risk_object_type"), "user") {
-		if err := add("risk_object", false); err != nil {
+		if err := add("risk_object", false, ""); err != nil {
 			return nil, err
 		}
 	}

@@ -31,9 +31,11 @@ func TestSplunkWebhookFields(t *testing.T) {
 			`{"user":"AlexW@contoso.onmicrosoft.com\nLeeG@contoso.onmicrosoft.com\r\n\n"}`, "",
 			[]Principal{{Account: "AlexW@contoso.onmicrosoft.com"}, {Account: "LeeG@contoso.onmicrosoft.com"}},
 		},
+		// CIM's src_user performed the action (here the help-desk account that reset
+		// Diego's password): reported as the actor, which default policy leaves alone.
 		"ES notable: user and src_user, urgency": {
-			`{"user":"DiegoS@contoso.onmicrosoft.com","src_user":"CONTOSO\\svc-backup","urgency":"high","dest_user":["PattiF@contoso.onmicrosoft.com"]}`, "high",
-			[]Principal{{Account: "DiegoS@contoso.onmicrosoft.com"}, {Account: `CONTOSO\svc-backup`}, {Account: "PattiF@contoso.onmicrosoft.com"}},
+			`{"user":"DiegoS@contoso.onmicrosoft.com","src_user":"CONTOSO\\svc-helpdesk","urgency":"high","dest_user":["PattiF@contoso.onmicrosoft.com"]}`, "high",
+			[]Principal{{Account: "DiegoS@contoso.onmicrosoft.com"}, {Account: `CONTOSO\svc-helpdesk`, Roles: []string{"actor"}}, {Account: "PattiF@contoso.onmicrosoft.com"}},
 		},
 		"severity before urgency": {`{"user":"x","severity":"medium","urgency":"critical"}`, "medium", []Principal{{Account: "x"}}},
 		"UPN fields": {
@@ -77,5 +79,15 @@ func BenchmarkFormat_splunkWebhook(b *testing.B) {
 }
 
 func FuzzRecognise_splunkWebhook(f *testing.F) {
-	fuzzRecogniseEvents(f, "splunk-webhook.json")
+	fuzzRecogniseEvents(f, "splunk-webhook.json", "splunk-webhook-password-reset.json")
+}
+
+// An ES Change notable: Henrietta (help desk) reset Diego's password. Diego is the
+// subject; Henrietta, CIM's src_user, performed the action and is the actor.
+func TestSplunkWebhookPasswordReset(t *testing.T) {
+	got := recogniseFile(t, "splunk-webhook-password-reset.json")
+	want := []Principal{{Account: "DiegoS@contoso.onmicrosoft.com"}, {Account: "HenriettaM@contoso.onmicrosoft.com", Roles: []string{"actor"}}}
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Principals, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
 }

@@ -21,6 +21,9 @@ import (
 // when the subject is itself a user (an account that user's activity touched), and
 // "attacked" when the subject is an IP address or a host (the accounts that source
 // signed in to or sprayed).
+//
+// Acted on: status new and inprogress. A closed insight (status.name closed, with its
+// resolution: Resolved, False Positive, No Action, Duplicate) names its users as closed.
 
 const sumoInsight = "sumo-cloud-siem-insight"
 
@@ -65,5 +68,18 @@ func extractSumoInsight(d *Document) ([]Alert, error) {
 		}
 		return nil
 	})
+	status := t.String("status") // older API versions write the name alone
+	if raw := t.Get("status"); startsObject(raw) {
+		status = delivery.TopLevel(raw).String("name")
+	}
+	if strings.EqualFold(status, "closed") {
+		closed := "the insight is closed (status closed"
+		if r := t.String("resolution"); r != "" {
+			closed += ", resolution " + clip(r)
+		}
+		for i := range a.Principals {
+			a.Principals[i].Closed = closed + ")"
+		}
+	}
 	return []Alert{a}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +38,7 @@ type Config struct {
 	SecretID string // GRAPH_SECRET_ID: the Secrets Manager secret with the app's credentials
 	Graph    graph.Config
 	// Policy: DRY_RUN, TARGET_ROLES, PROTECTED_USERS, TENANT_ID, DEFAULT_UPN_SUFFIX,
-	// MAX_TARGETS_PER_ALERT.
+	// MAX_TARGETS_PER_ALERT, RISK_STATES.
 	Policy policy.Settings
 	// VerifyRevocation (VERIFY_REVOCATION) reads each revoked user back.
 	VerifyRevocation bool
@@ -207,8 +208,25 @@ func readPolicy(getenv func(string) string, p *policy.Settings) error {
 		}
 		p.MaxTargetsPerAlert = n
 	}
+	// RISK_STATES: the Entra ID Protection risk states acted on. A misspelt state would
+	// quietly skip every risky user, so only Graph's riskState values are accepted.
+	if v := strings.TrimSpace(getenv("RISK_STATES")); v != "" {
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r == "" {
+				continue
+			}
+			i := slices.IndexFunc(riskStateValues, func(v string) bool { return strings.EqualFold(v, r) })
+			if i < 0 {
+				return fmt.Errorf("RISK_STATES: %q is not an Entra riskState; expected some of %s", r, strings.Join(riskStateValues, ", "))
+			}
+			p.RiskStates = append(p.RiskStates, riskStateValues[i])
+		}
+	}
 	return nil
 }
+
+// riskStateValues are Graph's riskState enum (riskyUser, riskDetection).
+var riskStateValues = []string{"none", "confirmedSafe", "remediated", "dismissed", "atRisk", "confirmedCompromised", "unknownFutureValue"}
 
 // New builds the handler. Nothing here calls Graph or reads the secret: credentials are
 // loaded when the first alert needs them, so a cold start stays fast and a bad secret

@@ -213,6 +213,14 @@ func TestFixtures(t *testing.T) {
 		{"direct-user-id.json", []string{"PattiF@contoso.onmicrosoft.com revoked"}, 1, ""},
 		// Named by object id only: Graph's answer names the user (the dry run asked too).
 		{"direct-input-object.json", []string{"AdeleV@contoso.onmicrosoft.com would-revoke"}, 0, ""},
+		// Decided from the state: only the compromised user is revoked; the deleted one
+		// is never sent to Graph.
+		{"entra-risky-users-list.json", []string{"IsaiahL@contoso.onmicrosoft.com revoked", "AlexW@contoso.onmicrosoft.com skipped",
+			"MeganB@contoso.onmicrosoft.com skipped", "AllanD@contoso.onmicrosoft.com not-found", "kai_northwind.com#EXT#@contoso.onmicrosoft.com skipped"}, 1, ""},
+		// No @odata.type; Nestor's object id is cut short, so he is revoked by his UPN.
+		{"graph-security-alert-no-odata-type.json", []string{"JohannaL@contoso.onmicrosoft.com revoked", "NestorW@contoso.onmicrosoft.com revoked"}, 2, ""},
+		{"graph-security-alert-resolved.json", []string{"AdeleV@contoso.onmicrosoft.com skipped"}, 0, ""},
+		{"sentinel-entities-list.json", []string{"GradyA@contoso.onmicrosoft.com revoked"}, 1, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -504,6 +512,7 @@ func TestConfiguration(t *testing.T) {
 		"suffix":          {"DEFAULT_UPN_SUFFIX", "contoso", "DEFAULT_UPN_SUFFIX"},
 		"graph over http": {"GRAPH_BASE_URL", "http://127.0.0.1:1", "GRAPH_BASE_URL"},
 		"no secret":       {"GRAPH_SECRET_ID", "", "GRAPH_SECRET_ID"},
+		"risk state":      {"RISK_STATES", "atRisk,compromised", `"compromised" is not an Entra riskState`},
 	} {
 		env := map[string]string{c.key: c.value}
 		for k, v := range base {
@@ -517,8 +526,17 @@ func TestConfiguration(t *testing.T) {
 		}
 	}
 	cfg, err := app.ConfigFromEnv(func(k string) string { return base[k] })
-	if err != nil || cfg.Policy.MaxTargetsPerAlert != app.DefaultMaxTargetsPerAlert || cfg.Policy.DryRun {
+	if err != nil || cfg.Policy.MaxTargetsPerAlert != app.DefaultMaxTargetsPerAlert || cfg.Policy.DryRun || cfg.Policy.RiskStates != nil {
 		t.Errorf("defaults: %+v %v", cfg.Policy, err)
+	}
+	cfg, err = app.ConfigFromEnv(func(k string) string {
+		if k == "RISK_STATES" {
+			return " atrisk , confirmedCompromised,REMEDIATED "
+		}
+		return base[k]
+	})
+	if want := []string{"atRisk", "confirmedCompromised", "remediated"}; err != nil || fmt.Sprint(cfg.Policy.RiskStates) != fmt.Sprint(want) {
+		t.Errorf("RISK_STATES: %q %v, want %q", cfg.Policy.RiskStates, err, want)
 	}
 }
 

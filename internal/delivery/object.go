@@ -30,21 +30,23 @@ func TopLevel(b []byte) Object {
 // ObjectAt scans the object starting at b[i] as TopLevel does and returns the index just
 // past it, so a walk through an array of objects reads each once, not once to find its
 // end and again to scan it.
+// A key given twice keeps its last value, as encoding/json does; a strict reader of a
+// request checks the keys as written with Strict.
 func ObjectAt(b []byte, i int) (Object, int) {
 	if i >= len(b) || b[i] != '{' {
 		return nil, i
 	}
-	var m fields
-	m.o = make(Object, 0, 8)
+	o := make(Object, 0, 8)
+	var index keyIndex
 	i++
 	for {
 		i = skipSpace(b, i)
 		if i >= len(b) {
-			return m.o, i
+			return o, i
 		}
 		switch b[i] {
 		case '}':
-			return m.o, i + 1
+			return o, i + 1
 		case ',':
 			i++
 			continue
@@ -53,50 +55,23 @@ func ObjectAt(b []byte, i int) (Object, int) {
 		key := b[i:end]
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return m.o, ValueEnd(b, i)
+			return o, ValueEnd(b, i)
 		}
 		i = skipSpace(b, i+1)
 		end = ValueEnd(b, i)
-		m.add(key, b[i:end])
+		o = o.add(key, b[i:end], &index)
 		i = end
 	}
 }
 
-// fields collects an object's members as they are scanned. A repeated key keeps its last
-// value, as encoding/json does.
-type fields struct {
-	o    Object
-	seen map[string]int // past manyKeys members: key -> index, so a repeat is found in O(1)
+// add adds a member, keeping one per key (see set). index is the object's key index, built
+// once it has more than linearKeys members.
+func (o Object) add(key, value []byte, index *keyIndex) Object {
+	return o.set(plainKey(key), value, index)
 }
 
-func (m *fields) add(key, value []byte) {
-	key = plainKey(key)
-	if m.seen == nil {
-		if len(m.o) < manyKeys {
-			m.o = m.o.set(key, value)
-			return
-		}
-		m.seen = make(map[string]int, 2*len(m.o))
-		for j, f := range m.o {
-			m.seen[string(f.Key)] = j
-		}
-	}
-	if j, ok := m.seen[string(key)]; ok {
-		m.o[j].Value = value
-		return
-	}
-	m.seen[string(key)] = len(m.o)
-	m.o = append(m.o, Field{Key: key, Value: value})
-}
-
-// manyKeys is where finding a repeated key by scanning the fields gives way to a map: a
-// crafted object of a hundred thousand keys must scan in linear time, a real one (a few
-// dozen keys) without allocating a map.
-const manyKeys = 32
-
-// plainKey spells a quoted key without escapes. A key spelled with escapes
-// (\u0040odata.type) is still that key: it is stored spelled plainly, so Get compares
-// bytes only. Rare, so the copy is too.
+// plainKey spells a raw key without escapes: a key written \u0040odata.type is still
+// @odata.type, and stored so, Get compares bytes only. Rare, so the copy is too.
 func plainKey(key []byte) []byte {
 	if bytes.IndexByte(key, '\\') < 0 {
 		return key
@@ -383,9 +358,32 @@ func hex4(b []byte, i int) (rune, bool) {
 	return r, true
 }
 
+// linearKeys is how many members an object holds before set indexes their keys: a scan
+// is cheaper than a map (whose keys would each be a string to allocate) for the members
+// real objects have, a Graph alert about 35, but a scan per member would make a crafted
+// object of 100,000 keys quadratic.
+const linearKeys = 128
+
+// keyIndex maps a raw key to its member's position.
+type keyIndex map[string]int
+
 // set adds a member; a duplicate key takes the later value, as encoding/json does, so
 // Match (reading this) and a format's Extract (decoding) never see two values for one key.
-func (o Object) set(key, value []byte) Object {
+func (o Object) set(key, value []byte, index *keyIndex) Object {
+	if *index == nil && len(o) >= linearKeys {
+		*index = make(keyIndex, 2*len(o))
+		for i, f := range o {
+			(*index)[string(f.Key)] = i
+		}
+	}
+	if *index != nil {
+		if i, ok := (*index)[string(key)]; ok {
+			o[i].Value = value
+			return o
+		}
+		(*index)[string(key)] = len(o)
+		return append(o, Field{Key: key, Value: value})
+	}
 	for i := range o {
 		if bytes.Equal(o[i].Key, key) {
 			o[i].Value = value

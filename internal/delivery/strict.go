@@ -31,10 +31,10 @@ func Strict(obj []byte, what string, allowed ...string) error {
 			hint := ""
 			for _, a := range allowed {
 				if strings.EqualFold(a, key) {
-					hint = fmt.Sprintf(" (did you mean %q? keys are case-sensitive)", a)
+					hint = fmt.Sprintf(": did you mean %q? keys are case-sensitive", a)
 				}
 			}
-			return fmt.Errorf("%s: unknown field %q%s; expected %s", what, clipKey(key), hint, strings.Join(allowed, ", "))
+			return fmt.Errorf("%s: unknown field %q%s; a request has %s", what, clipKey(key), hint, strings.Join(allowed, ", "))
 		}
 		if o[key] {
 			return fmt.Errorf("%s: field %q is given twice", what, key)

@@ -11,7 +11,7 @@ func TestStrict(t *testing.T) {
 		{`{"name": "x", "dryRun": true}`, ""},
 		{`{}`, ""},
 		{` { "name" : "x" , "group" : {"nested": {"dryRun": 1}} } `, ""},
-		{`{"name": "x", "DRYRUN": false}`, `unknown field "DRYRUN" (did you mean "dryRun"?`},
+		{`{"name": "x", "DRYRUN": false}`, `unknown field "DRYRUN": did you mean "dryRun"?`},
 		{`{"approved": true, "APPROVED": true}`, `unknown field "APPROVED"`},
 		{`{"dryRun": true, "dryRun": false}`, `field "dryRun" is given twice`},
 		{`{"dry\u0052un": false}`, ""},

@@ -23,20 +23,21 @@ func ValidObject(b []byte) (top, detail Object, ok bool) {
 	if !ok || skipWS(b, i) != len(b) {
 		return nil, nil, false
 	}
-	if d := c.fields.o.Get("detail"); len(d) == 0 || len(c.inner.value) != len(d) || &c.inner.value[0] != &d[0] {
+	if d := c.members.Get("detail"); len(d) == 0 || len(c.inner.value) != len(d) || &c.inner.value[0] != &d[0] {
 		// No object "detail", or its key was spelled with escapes, or it came twice and
 		// the one collected is not the one that counts.
-		return c.fields.o, nil, true
+		return c.members, nil, true
 	}
-	return c.fields.o, c.inner.fields.o, true
+	return c.members, c.inner.members, true
 }
 
 // collector gathers an object's members while it is validated, and those of its
 // "detail" member through inner.
 type collector struct {
-	fields fields
-	value  []byte // the object the members are of
-	inner  *collector
+	members Object
+	index   keyIndex // members' keys, once there are many
+	value   []byte   // the object the members are of
+	inner   *collector
 }
 
 // maxDepth is encoding/json's nesting limit.
@@ -79,7 +80,7 @@ func container(b []byte, i, depth int, close byte, c *collector) (int, bool) {
 		return i, false
 	}
 	if c != nil {
-		c.fields = fields{o: make(Object, 0, 16)}
+		c.members, c.index = make(Object, 0, 16), nil
 	}
 	i = skipWS(b, i+1)
 	if i < len(b) && b[i] == close {
@@ -114,7 +115,7 @@ func container(b []byte, i, depth int, close byte, c *collector) (int, bool) {
 			return i, false
 		}
 		if c != nil {
-			c.fields.add(key, b[start:i])
+			c.members = c.members.add(key, b[start:i], &c.index)
 		}
 		if i = skipWS(b, i); i >= len(b) {
 			return i, false

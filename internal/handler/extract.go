@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/session-revoker/session-revoker/internal/alert"
@@ -14,6 +15,9 @@ import (
 // extract` prints it.
 type Extraction struct {
 	Alerts []ExtractedAlert `json:"alerts"`
+	// Unread lists the items of a list that could not be read, beside the alerts of those
+	// that could (Extract then also returns the error).
+	Unread []string `json:"unread,omitempty"`
 }
 
 // ExtractedAlert is one alert and the users it names.
@@ -23,6 +27,8 @@ type ExtractedAlert struct {
 	Title      string               `json:"title"`
 	Severity   string               `json:"severity"`
 	Principals []ExtractedPrincipal `json:"principals"`
+	// NoUsers says why an alert that names nobody does (the handler fails it to an operator).
+	NoUsers string `json:"noUsers,omitempty"`
 }
 
 // ExtractedPrincipal is one user; Skip holds the reason they will not be revoked and is
@@ -35,7 +41,9 @@ type ExtractedPrincipal struct {
 }
 
 // Extract runs the offline half of the pipeline: payload -> alerts -> decisions. Each
-// alert's users are decided on their own, so a user named twice shows under both.
+// alert's users are decided on their own, so a user named twice shows under both. When
+// some items of a list cannot be read, it returns the others' alerts, lists the items in
+// Unread, and returns the error too, as the handler would fail.
 func Extract(payload []byte, s policy.Settings) (Extraction, error) {
 	s.DryRun = false // a dry run is not a reason to skip anyone
 	batch, err := delivery.Unwrap(payload)
@@ -43,6 +51,7 @@ func Extract(payload []byte, s policy.Settings) (Extraction, error) {
 		return Extraction{}, err
 	}
 	ex := Extraction{Alerts: []ExtractedAlert{}}
+	var unread []error
 	for i, rec := range batch.Records {
 		if rec.Err == nil && sweep.Is(rec.Top) {
 			// A sweep names its users only when it lists them from Graph: show what it
@@ -55,6 +64,14 @@ func Extract(payload []byte, s policy.Settings) (Extraction, error) {
 			continue
 		}
 		alerts, err := alert.Recognise(rec)
+		var items *alert.ItemErrors
+		if errors.As(err, &items) && len(alerts) > 0 {
+			for _, it := range items.Items {
+				ex.Unread = append(ex.Unread, fmt.Sprintf("%q[%d]: %v", items.List, it.Index, it.Err))
+			}
+			unread = append(unread, err)
+			err = nil
+		}
 		if err != nil {
 			if batch.Kind != delivery.Single {
 				return Extraction{}, fmt.Errorf("%s record %d: %w", batch.Kind, i, err)
@@ -64,6 +81,9 @@ func Extract(payload []byte, s policy.Settings) (Extraction, error) {
 		for _, a := range alerts {
 			a.DryRun = false
 			ea := ExtractedAlert{Format: a.Format, ID: a.ID, Title: a.Title, Severity: a.Severity, Principals: []ExtractedPrincipal{}}
+			if len(a.Principals) == 0 {
+				ea.NoUsers = firstNonEmpty(a.NoUsers, "the alert names no user")
+			}
 			for _, d := range policy.Decide([]alert.Alert{a}, s) {
 				p := ExtractedPrincipal{UserID: d.UserID, UserPrincipalName: d.UserPrincipalName, Identifier: d.Identifier}
 				if !d.Revoke {
@@ -77,5 +97,12 @@ func Extract(payload []byte, s policy.Settings) (Extraction, error) {
 			ex.Alerts = append(ex.Alerts, ea)
 		}
 	}
-	return ex, nil
+	return ex, errors.Join(unread...)
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/session-revoker/session-revoker/internal/delivery"
+	"github.com/session-revoker/session-revoker/internal/alert"
 	"github.com/session-revoker/session-revoker/internal/identity"
 	"github.com/session-revoker/session-revoker/internal/policy"
 )
@@ -71,6 +73,14 @@ func TestExtractFixtures(t *testing.T) {
 	for _, file := range append(files, sweeps...) {
 		b, _ := os.ReadFile(file)
 		ex, err := Extract(b, policy.Settings{})
+		var items *alert.ItemErrors
+		if filepath.Base(file) == "graph-security-alerts-list-one-unreadable.json" {
+			// The fixture of a page with one item no format reads: shown, and an error.
+			if !errors.As(err, &items) || len(ex.Unread) != 1 || !strings.HasPrefix(ex.Unread[0], `"value"[1]: `) {
+				t.Errorf("%s: err %v, unread %q", filepath.Base(file), err, ex.Unread)
+			}
+			err = nil
+		}
 		if err != nil {
 			t.Errorf("%s: %v", filepath.Base(file), err)
 			continue
@@ -89,7 +99,10 @@ func TestNegativeFixtures(t *testing.T) {
 	// tenant's is Graph's answer, not the alert's; internal/app shows it ends not-found.)
 	for _, name := range []string{
 		"sentinel-security-alert-system-only.json",
-		"ocsf-detection-finding-attacker-only.json",
+		"graph-security-alert-resolved.json",
+		"entra-risk-detection-remediated.json",
+		"datadog-recovered.json",
+		"graph-incident-legacy.json",
 		"guardduty.json",
 		"securityhub-asff.json",
 	} {

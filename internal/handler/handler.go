@@ -127,6 +127,13 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 		}
 	}
 	alerts, err := alert.Recognise(rec)
+	// Some items of a list could not be read: the others run now, and the invocation
+	// fails after them, so the event is retried and reaches the failure queue.
+	var unread *alert.ItemErrors
+	if errors.As(err, &unread) && len(alerts) > 0 {
+		log.Error("alert items not read", "error", err.Error(), "source", rec.Envelope.Source, "detailType", rec.Envelope.DetailType, "eventId", rec.Envelope.ID)
+		err = nil
+	}
 	if err == nil && len(alerts) == 0 {
 		err = fmt.Errorf("%w: the payload holds no alert", alert.ErrUnrecognised)
 	}
@@ -204,6 +211,9 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 	alog.Info("alert done", "alerts", alertIDs(alerts), "dryRun", res.DryRun, "summary", res.Summary)
 	emitMetrics(alog, tallyOf(res.Targets))
 	err = unhandled(res, nameless)
+	if unread != nil {
+		err = errors.Join(err, fmt.Errorf("%w: %w", ErrUnhandled, unread))
+	}
 	if h.Ledger != nil {
 		h.settle(ctx, alog, key, res, err == nil)
 	}

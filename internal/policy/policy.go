@@ -41,10 +41,18 @@ type Settings struct {
 	// MaxTargetsPerAlert bounds the blast radius: an alert that would revoke more users
 	// revokes none and asks for approval. 0 means no bound.
 	MaxTargetsPerAlert int
+	// RiskStates are the Entra ID Protection risk states acted on (RISK_STATES); nil
+	// means DefaultRiskStates. A user whose alert gives another state (dismissed,
+	// remediated, confirmedSafe, none) is skipped with it as the reason.
+	RiskStates []string
 }
 
 // DefaultTargetRoles are the Graph evidence roles of a victim.
 var DefaultTargetRoles = []string{"compromised", "attacked"}
+
+// DefaultRiskStates are the risk states in which a risky user or a risk detection still
+// stands: not dismissed, remediated or confirmed safe.
+var DefaultRiskStates = []string{"atRisk", "confirmedCompromised"}
 
 // Target is one user after deduplication across a delivery's alerts.
 type Target struct {
@@ -75,6 +83,12 @@ type Target struct {
 	Approved bool
 
 	alerts []string // every alert of the delivery that named the user, for the blast radius
+
+	// What the alert's vendor said may mean nothing is to be done (alert.Principal's
+	// RiskState, Deleted, Closed), kept while every mention of the user says it.
+	riskState string
+	deleted   bool
+	closed    string
 }
 
 // Key is what Graph is addressed with: the object id when known, else the UPN.
@@ -215,7 +229,8 @@ const maxMemo = 1 << 16
 
 // resolve classifies what a principal claims, keeping only identifiers Graph can address.
 func resolve(p alert.Principal, a *alert.Alert, suffix string, memo classifier) (Target, string) {
-	t := Target{Roles: p.Roles, Format: a.Format, AlertID: a.ID, ClaimedTenant: p.TenantID}
+	t := Target{Roles: p.Roles, Format: a.Format, AlertID: a.ID, ClaimedTenant: p.TenantID,
+		riskState: p.RiskState, deleted: p.Deleted, closed: p.Closed}
 	if t.ClaimedTenant == "" {
 		t.ClaimedTenant = a.TenantID
 	}
@@ -228,9 +243,14 @@ func resolve(p alert.Principal, a *alert.Alert, suffix string, memo classifier) 
 			unusable, reason, t.Identifier = k, why, clip(raw)
 		}
 	}
-	for _, raw := range [...]string{p.UserID, p.UserPrincipalName, p.Account} {
+	for i, raw := range [...]string{p.UserID, p.UserPrincipalName, p.Account} {
 		raw = strings.TrimSpace(raw)
 		k, why := memo.classify(raw)
+		if i == 0 && k != identity.Empty && !k.Addressable() {
+			// Claimed as an object id and none (a GUID cut short, a login): refused, and
+			// kept for the report beside whatever else names the user.
+			k, why = identity.Invalid, "the alert's object id is not a GUID"
+		}
 		switch k {
 		case identity.ObjectID:
 			if t.UserID == "" {
@@ -253,7 +273,11 @@ func resolve(p alert.Principal, a *alert.Alert, suffix string, memo classifier) 
 		}
 	}
 	if t.UserID != "" || t.UserPrincipalName != "" {
-		t.Identifier = ""
+		// A malformed value beside a usable one (an object id that is no GUID next to a
+		// valid UPN) stays in the report, refused; a login or SID beside one says nothing.
+		if unusable != identity.Invalid {
+			t.Identifier = ""
+		}
 		return t, ""
 	}
 	return t, unusableReason(unusable, reason)
@@ -299,6 +323,15 @@ func decide(t Target, unusable string, s Settings) Decision {
 		// Before addressability: an attacker's or a contextual account that Graph could
 		// not address anyway is no reason to call the alert unhandled.
 		d.Status, d.Reason = outcome.Skipped, "evidence role "+strings.Join(t.Roles, ",")+" is not a targeted role ("+strings.Join(roles(s.TargetRoles), ",")+")"
+	// What the vendor says of the user or the alert, before addressability: a user there
+	// is nothing to do for is no reason to call the alert unhandled. A claim, but one that
+	// only ever withholds a revoke, and only while every mention of the user makes it.
+	case t.deleted:
+		d.Status, d.Reason = outcome.NotFound, "deleted: the alert says the user no longer exists (isDeleted); nothing sent to Graph"
+	case t.riskState != "" && !riskStateActedOn(t.riskState, s.RiskStates):
+		d.Status, d.Reason = outcome.Skipped, "risk state "+clip(t.riskState)+" is not acted on (RISK_STATES="+strings.Join(riskStates(s.RiskStates), ",")+")"
+	case t.closed != "":
+		d.Status, d.Reason = outcome.Skipped, "closed: "+t.closed
 	case unusable != "":
 		// An alert about a user we cannot address is not handled: an operator must look.
 		d.Status, d.Reason = outcome.Failed, unusable
@@ -312,6 +345,22 @@ func decide(t Target, unusable string, s Settings) Decision {
 }
 
 const guestReason = "guest (external) user: revokeSignInSessions does not end a B2B guest's sessions; revoke them in the user's home tenant"
+
+func riskStates(configured []string) []string {
+	if configured == nil {
+		return DefaultRiskStates
+	}
+	return configured
+}
+
+func riskStateActedOn(state string, configured []string) bool {
+	for _, s := range riskStates(configured) {
+		if strings.EqualFold(state, s) {
+			return true
+		}
+	}
+	return false
+}
 
 func roles(configured []string) []string {
 	if configured == nil {
@@ -371,6 +420,20 @@ func merge(into *Decision, other Target, unusable string, s Settings) {
 	}
 	t.DryRun = t.DryRun && other.DryRun
 	t.Approved = t.Approved && other.Approved
+	// The vendor's word that nothing is to be done holds only if every mention says it: a
+	// user dismissed in one alert and at risk in another is at risk.
+	if t.deleted && !other.deleted {
+		t.deleted, changed = false, true
+	}
+	if t.riskState != other.riskState && (other.riskState == "" || riskStateActedOn(other.riskState, s.RiskStates)) {
+		t.riskState, changed = other.riskState, true // this mention says the user stands
+	}
+	if t.closed != "" && other.closed == "" {
+		t.closed, changed = "", true
+	}
+	if t.Identifier == "" && other.Identifier != "" {
+		t.Identifier = other.Identifier // a refused value resolve kept for the report
+	}
 	if !changed {
 		// The decision rests on identifiers and roles only, and neither changed.
 		into.Target = t

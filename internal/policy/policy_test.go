@@ -263,3 +263,87 @@ func TestMergeIsOrderFree(t *testing.T) {
 		}
 	}
 }
+
+// What the vendor says may mean nothing is to be done: the risk state outside RISK_STATES,
+// a deleted user, a closed alert. Each only withholds a revoke while every mention says it.
+func TestVendorStates(t *testing.T) {
+	const megan = "7e1c9a5b-3f2d-4c8e-a6b0-9d4f2e8c1a37"
+	risky := func(id, state string) alert.Alert {
+		return alert.Alert{Format: "entra-risky-user", ID: id + "@t", Principals: []alert.Principal{{UserID: id, RiskState: state}}}
+	}
+	cases := []struct {
+		name   string
+		alerts []alert.Alert
+		s      Settings
+		want   []string // "key status: reason prefix"
+	}{
+		{"default states", []alert.Alert{risky(adeleID, "atRisk"), risky(megan, "confirmedCompromised")}, Settings{},
+			[]string{adeleID + " revoke", megan + " revoke"}},
+		{"dismissed, remediated, safe, none", []alert.Alert{risky(adeleID, "dismissed"), risky(megan, "remediated"), risky("a1d4c7f2-6e9b-4b3a-8c5d-7f2e1b9a4c68", "confirmedSafe"), risky("b9a7e5c3-1d2f-4e6a-8b0c-3f5d7e9a1b24", "none")}, Settings{},
+			[]string{adeleID + " skipped: risk state dismissed is not acted on (RISK_STATES=atRisk,confirmedCompromised)", megan + " skipped: risk state remediated", "a1d4c7f2-6e9b-4b3a-8c5d-7f2e1b9a4c68 skipped: risk state confirmedSafe", "b9a7e5c3-1d2f-4e6a-8b0c-3f5d7e9a1b24 skipped: risk state none"}},
+		{"states configurable, any case", []alert.Alert{risky(adeleID, "atRisk"), risky(megan, "REMEDIATED")}, Settings{RiskStates: []string{"remediated"}},
+			[]string{adeleID + " skipped: risk state atRisk is not acted on (RISK_STATES=remediated)", megan + " revoke"}},
+		{"dismissed here, at risk there", []alert.Alert{risky(adeleID, "dismissed"), {Format: "entra-risk-detection", ID: "d-1", Principals: []alert.Principal{{UserID: adeleID, RiskState: "atRisk"}}}}, Settings{},
+			[]string{adeleID + " revoke"}},
+		{"dismissed here, named without a state there", []alert.Alert{risky(adeleID, "dismissed"), {Format: "graph-security-alert", ID: "g-1", Principals: []alert.Principal{{UserPrincipalName: "AdeleV@contoso.com", UserID: adeleID}}}}, Settings{},
+			[]string{adeleID + " revoke"}},
+		{"deleted: not-found, nothing sent", one(alert.Principal{UserID: adeleID, Deleted: true, RiskState: "atRisk"}), Settings{},
+			[]string{adeleID + " not-found: deleted"}},
+		{"deleted once, alive in another alert", append(one(alert.Principal{UserID: adeleID, Deleted: true}), alert.Alert{Format: "x", ID: "2", Principals: []alert.Principal{{UserID: adeleID}}}), Settings{},
+			[]string{adeleID + " revoke"}},
+		{"closed alert", one(alert.Principal{UserPrincipalName: "AdeleV@contoso.com", Closed: "the alert is resolved (status resolved)"}), Settings{},
+			[]string{"AdeleV@contoso.com skipped: closed: the alert is resolved"}},
+		{"closed here, open there", append(one(alert.Principal{UserPrincipalName: "AdeleV@contoso.com", Closed: "the alert is resolved"}), alert.Alert{Format: "x", ID: "2", Principals: []alert.Principal{{Account: "adelev@contoso.com"}}}), Settings{},
+			[]string{"AdeleV@contoso.com revoke"}},
+		// Nothing to do for the user: not an unaddressable user to fail the alert on.
+		{"closed and unaddressable", one(alert.Principal{Account: `CONTOSO\adele`, Closed: "the incident is closed (status Closed)"}), Settings{},
+			[]string{`CONTOSO\adele skipped: closed`}},
+		// A guest claimed by the vendor is Graph's to confirm (Judge): a candidate here.
+		{"a guest claimed by the vendor", one(alert.Principal{UserID: adeleID, UserType: "Guest", RiskState: "atRisk"}), Settings{},
+			[]string{adeleID + " revoke"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ds := Decide(c.alerts, c.s)
+			if len(ds) != len(c.want) {
+				t.Fatalf("%d decisions %+v, want %q", len(ds), ds, c.want)
+			}
+			for i, d := range ds {
+				key := d.Key()
+				if key == "" {
+					key = d.Identifier
+				}
+				got := key + " revoke"
+				if !d.Revoke {
+					got = key + " " + string(d.Status) + ": " + d.Reason
+				}
+				if !strings.HasPrefix(got, c.want[i]) {
+					t.Errorf("got  %q\nwant %q...", got, c.want[i])
+				}
+			}
+		})
+	}
+}
+
+// A malformed object id beside a valid UPN: revoked by the UPN, the refused id kept in the
+// report; and a refused value never makes two users one.
+func TestRefusedIdentifierBesideAUsableOne(t *testing.T) {
+	ds := Decide(one(
+		alert.Principal{UserID: "9e4c6a2b-7f1d-4b3e-8a5c-4d6f8b0a2c3", UserPrincipalName: "NestorW@contoso.com"},
+		alert.Principal{UserID: "9e4c6a2b-7f1d-4b3e-8a5c-4d6f8b0a2c3", UserPrincipalName: "LynneR@contoso.com"},
+		alert.Principal{UserID: "NestorW", UserPrincipalName: "nestorw@contoso.com"},
+	), Settings{})
+	if len(ds) != 2 {
+		t.Fatalf("%d decisions, want Nestor and Lynne: %+v", len(ds), ds)
+	}
+	for _, d := range ds {
+		if !d.Revoke || d.UserID != "" || d.Identifier != "9e4c6a2b-7f1d-4b3e-8a5c-4d6f8b0a2c3" {
+			t.Errorf("%+v: want revoked by UPN with the refused object id reported", d.Target)
+		}
+	}
+	// The malformed id alone is refused, with the reason.
+	d := Decide(one(alert.Principal{UserID: "9e4c6a2b-7f1d-4b3e-8a5c-4d6f8b0a2c3"}), Settings{})[0]
+	if d.Revoke || d.Status != outcome.Failed || !strings.Contains(d.Reason, "object id is not a GUID") {
+		t.Errorf("%+v", d)
+	}
+}

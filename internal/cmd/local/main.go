@@ -69,10 +69,14 @@ func runExtract(file string) error {
 		return err
 	}
 	report, err := handler.Extract(payload, settings)
-	if err != nil {
+	if err != nil && len(report.Alerts) == 0 {
 		return err
 	}
-	return printJSON(report)
+	// Some items unread: what was read is shown, and the command still fails.
+	if perr := printJSON(report); perr != nil {
+		return perr
+	}
+	return err
 }
 
 // invoke runs the handler against local stand-ins for Entra, Graph and Secrets Manager.
