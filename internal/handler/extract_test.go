@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/session-revoker/session-revoker/internal/delivery"
 	"github.com/session-revoker/session-revoker/internal/alert"
+	"github.com/session-revoker/session-revoker/internal/delivery"
 	"github.com/session-revoker/session-revoker/internal/identity"
 	"github.com/session-revoker/session-revoker/internal/policy"
 )
