@@ -169,10 +169,14 @@ const (
 	PolledGivenUp = polledGivenUp
 )
 
-// ClaimPolledAlert takes an alert for this run. It is one conditional UpdateItem: the
-// alert is new, its mark expired, it was released, or its claim is older than lease (a
-// run that died). won is false when it was done, given up, or claimed by a run still
-// going: mark says which. When won, mark.Attempts counts this claim.
+// ClaimPolledAlert takes an alert for this run. won is false when it was done, given up,
+// or claimed by a run still going: mark says which. When won, mark.Attempts counts this
+// claim.
+//
+// A new alert (the usual case) is one conditional PutItem, attribute_not_exists(pk).
+// An alert released by an earlier run, claimed by a run that died (its claim older than
+// lease), or whose mark expired, is taken with a compare-and-set UpdateItem on the status
+// and claim time just read, so of two runs only one wins either way.
 func (s *Store) ClaimPolledAlert(ctx context.Context, key string, now time.Time, lease time.Duration) (mark PolledAlert, won bool, err error) {
 	const op = "claim polled alert"
 	pk, err := s.key(op, polledPrefix, key)
@@ -185,60 +189,55 @@ func (s *Store) ClaimPolledAlert(ctx context.Context, key string, now time.Time,
 	if lease <= 0 {
 		return PolledAlert{}, false, s.invalid(op, pk, fmt.Sprintf("the lease must be positive, got %v", lease))
 	}
+	claimed := PolledAlert{Status: polledClaimed, Attempts: 1, ClaimedAt: time.UnixMilli(now.UnixMilli()).UTC()}
+	exp := num(now.Add(lease + claimSlack).Unix())
 	for range claimAttempts {
-		out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:        aws.String(s.table),
-			Key:              map[string]types.AttributeValue{"pk": str(pk)},
-			UpdateExpression: aws.String("SET #status = :claimed, claimedAt = :now, attempts = if_not_exists(attempts, :zero) + :one, expiresAt = :exp REMOVE requestId, reason"),
-			ConditionExpression: aws.String("attribute_not_exists(pk) OR expiresAt < :nowSec OR #status = :released OR " +
-				"(#status = :claimed AND claimedAt < :staleBefore)"),
-			ExpressionAttributeNames: map[string]string{"#status": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":claimed":     str(polledClaimed),
-				":released":    str(polledReleased),
-				":now":         num(now.UnixMilli()),
-				":nowSec":      num(now.Unix()),
-				":staleBefore": num(now.Add(-lease).UnixMilli()),
-				":exp":         num(now.Add(lease + claimSlack).Unix()),
-				":zero":        num(0),
-				":one":         num(1),
+		old, won, err := s.put(ctx, op, pk, &dynamodb.PutItemInput{
+			Item: map[string]types.AttributeValue{
+				"pk": str(pk), "status": str(polledClaimed), "attempts": num(1), "claimedAt": num(now.UnixMilli()), "expiresAt": exp,
 			},
-			ReturnValues:                        types.ReturnValueAllNew,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			ConditionExpression: aws.String("attribute_not_exists(pk)"),
 		})
-		var failed *types.ConditionalCheckFailedException
-		switch {
-		case err == nil:
-			return polledOf(out.Attributes), true, nil
-		case !errors.As(err, &failed):
-			return PolledAlert{}, false, s.describe(err, op, "UpdateItem", pk)
-		}
-		old := failed.Item
-		if old == nil {
-			got, gerr := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-				TableName: aws.String(s.table), Key: map[string]types.AttributeValue{"pk": str(pk)}, ConsistentRead: aws.Bool(true),
-			})
-			if gerr != nil {
-				return PolledAlert{}, false, s.describe(gerr, op, "GetItem", pk)
-			}
-			old = got.Item
+		if err != nil || won {
+			return claimed, won, err
 		}
 		if old == nil {
 			continue // deleted between the write and the read: try again
 		}
 		m := polledOf(old)
-		switch m.Status {
-		case polledDone, polledGivenUp:
-			return m, false, nil
-		case polledClaimed:
-			if !m.ClaimedAt.Before(now.Add(-lease)) {
-				return m, false, nil
-			}
-		case polledReleased:
-		default:
-			return PolledAlert{}, false, s.foreign(op, pk, "status")
+		expired := false
+		if e, ok := number(old, "expiresAt"); ok && e < now.Unix() {
+			expired, m.Attempts = true, 0 // DynamoDB has not removed it yet: a new alert
 		}
-		// Released or stale, yet the condition failed: it changed in between. Again.
+		_, hasClaim := number(old, "claimedAt")
+		switch {
+		case !hasClaim || m.Status != polledClaimed && m.Status != polledReleased && m.Status != polledDone && m.Status != polledGivenUp:
+			return PolledAlert{}, false, s.foreign(op, pk, "status and claimedAt")
+		case expired, m.Status == polledReleased:
+		case m.Status == polledClaimed && m.ClaimedAt.Before(now.Add(-lease)):
+		default:
+			return m, false, nil // done, given up, or held by a run still going
+		}
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                aws.String(s.table),
+			Key:                      map[string]types.AttributeValue{"pk": str(pk)},
+			UpdateExpression:         aws.String("SET #status = :claimed, claimedAt = :now, attempts = :n, expiresAt = :exp REMOVE requestId, reason"),
+			ConditionExpression:      aws.String("#status = :was AND claimedAt = :wasAt"),
+			ExpressionAttributeNames: map[string]string{"#status": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":claimed": str(polledClaimed), ":now": num(now.UnixMilli()), ":n": num(int64(m.Attempts + 1)), ":exp": exp,
+				":was": str(m.Status), ":wasAt": old["claimedAt"],
+			},
+		})
+		var failed *types.ConditionalCheckFailedException
+		switch {
+		case err == nil:
+			claimed.Attempts = m.Attempts + 1
+			return claimed, true, nil
+		case !errors.As(err, &failed):
+			return PolledAlert{}, false, s.describe(err, op, "UpdateItem", pk)
+		}
+		// Another run changed it between the read and the write: look again.
 	}
 	return PolledAlert{}, false, s.contended(op, pk)
 }

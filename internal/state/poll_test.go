@@ -107,6 +107,12 @@ func TestPolledAlertGivenUpAndStale(t *testing.T) {
 		t.Fatalf("%+v %v %v", m, won, err)
 	}
 
+	// A mark DynamoDB has not yet removed, past its expiry, counts as no mark.
+	m, won, err = s.ClaimPolledAlert(ctx, key, t0.Add(31*24*time.Hour), lease)
+	if err != nil || !won || m.Attempts != 1 {
+		t.Fatalf("after the mark expired: %+v %v %v", m, won, err)
+	}
+
 	// A claim whose run died is taken over after its lease.
 	key = unique(t, "alerts/live/stale")
 	if _, won, _ := s.ClaimPolledAlert(ctx, key, t0, lease); !won {
