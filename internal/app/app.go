@@ -26,6 +26,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/handler"
 	"github.com/session-revoker/session-revoker/internal/identity"
 	"github.com/session-revoker/session-revoker/internal/policy"
+	"github.com/session-revoker/session-revoker/internal/poll"
 	"github.com/session-revoker/session-revoker/internal/revoke"
 	"github.com/session-revoker/session-revoker/internal/secrets"
 	"github.com/session-revoker/session-revoker/internal/state"
@@ -182,12 +183,14 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 		Connect: connect,
 		Log:     log,
 		Sweeps:  handler.Sweeps{Connect: listerOf(connect), MaxTargets: c.MaxTargetsPerSweep},
+		Polls:   handler.Polls{Connect: pollListerOf(connect), Pacer: &poll.Pacer{}},
 	}
 	if c.StateTable != "" {
 		store := state.New(dynamodb.NewFromConfig(awsCfg), c.StateTable)
 		h.Ledger = store
 		h.Options.Suppress, h.Options.SuppressWindow = store, c.SuppressWindow
 		h.Sweeps.Cursors = sweepCursors{store}
+		h.Polls.Store = pollStore{store}
 	}
 	return h, nil
 }

@@ -480,3 +480,25 @@ func (s *Server) detectionFields(d RiskDetection) []field {
 		{"additionalInfo", `[{"Key":"userAgent","Value":"Mozilla/5.0 (Windows NT 10.0; Win64; x64)"}]`},
 	}
 }
+
+// AddUsers adds users to the directory while the server runs (the alerts of a benchmark
+// name more users than the default directory holds). It refuses, changing nothing, a
+// user that is invalid or shares an id or UPN with another.
+func (s *Server) AddUsers(users ...User) error {
+	if err := validateUsers(users); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range users {
+		for _, k := range []string{u.ID, u.UserPrincipalName} {
+			if _, dup := s.lookup(k); dup {
+				return fmt.Errorf("graphemu: %q is already in the directory", k)
+			}
+		}
+	}
+	for _, u := range users {
+		s.addUser(normalizeUser(u))
+	}
+	return nil
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/delivery"
 	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/policy"
+	"github.com/session-revoker/session-revoker/internal/poll"
 	"github.com/session-revoker/session-revoker/internal/revoke"
 	"github.com/session-revoker/session-revoker/internal/sweep"
 )
@@ -38,6 +39,9 @@ type Handler struct {
 	Ledger Ledger
 	// Sweeps runs scheduled sweeps ({"sweep": {...}}); its zero value refuses them.
 	Sweeps Sweeps
+	// Polls runs scheduled polls of Graph's alerts ({"poll": {...}}); its zero value
+	// refuses them.
+	Polls Polls
 }
 
 // Ledger remembers deliveries across invocations (the state table).
@@ -105,6 +109,9 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Record) (*outcome.Result, error) {
 	if rec.Err == nil && sweep.Is(rec.Top) {
 		return h.sweep(ctx, log, rec)
+	}
+	if rec.Err == nil && poll.Is(rec.Top) {
+		return h.poll(ctx, log, rec)
 	}
 	alerts, err := alert.Recognise(rec)
 	if err == nil && len(alerts) == 0 {
