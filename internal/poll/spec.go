@@ -541,3 +541,23 @@ func SameListing(src Source, next string) bool {
 	i := strings.LastIndex(strings.ToLower(p), "/v1.0/")
 	return i >= 0 && strings.EqualFold(p[i+len("/v1.0"):], src.Path())
 }
+
+// Describe says in words what the poll reads and acts on, for `make extract` and logs.
+func (s Spec) Describe() string {
+	var parts []string
+	if len(s.AlertRules) > 0 {
+		names := make([]string, len(s.AlertRules))
+		for i, r := range s.AlertRules {
+			names[i] = r.Name
+		}
+		parts = append(parts, "security alerts matching "+strings.Join(names, ", "))
+	}
+	if len(s.RiskRules) > 0 {
+		names := make([]string, len(s.RiskRules))
+		for i, r := range s.RiskRules {
+			names[i] = r.Name
+		}
+		parts = append(parts, "risk detections matching "+strings.Join(names, ", "))
+	}
+	return strings.Join(parts, "; ") + fmt.Sprintf(" (a first run reads back %v; each run reads again the %v before the previous run's start)", s.LookBack, s.Overlap)
+}
