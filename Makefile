@@ -7,7 +7,7 @@ GO ?= go
 FUZZTIME ?= 10s
 EVENT ?= events/graph-security-alert.json
 
-.PHONY: test vet fmt-check lint fuzz bench demo invoke extract emulator build clean
+.PHONY: test vet fmt-check lint fuzz bench demo demo-poll invoke extract emulator build clean
 
 ## test: vet, format, template lint and every test (the README's test command; CI runs it)
 # The Graph SDK's models package is a 4-7 minute, 4.5 GB cold build: vet builds it once,
@@ -59,6 +59,10 @@ bench:
 ## demo: the main job on the embedded default: an impossible-travel alert revoked
 demo:
 	@$(GO) run ./internal/cmd/local demo
+
+## demo-poll: the pull path: a scheduled poll finds an impossible-travel alert in Graph's alert list and revokes its user
+demo-poll:
+	@$(GO) run ./internal/cmd/local demo-poll
 
 ## invoke EVENT=FILE [DRY_RUN=1]: the real handler against the emulator and moto
 invoke:

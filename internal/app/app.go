@@ -28,6 +28,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/handler"
 	"github.com/session-revoker/session-revoker/internal/identity"
 	"github.com/session-revoker/session-revoker/internal/policy"
+	"github.com/session-revoker/session-revoker/internal/poll"
 	"github.com/session-revoker/session-revoker/internal/revoke"
 	"github.com/session-revoker/session-revoker/internal/secrets"
 	"github.com/session-revoker/session-revoker/internal/state"
@@ -250,6 +251,7 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 		Log:     log,
 		Sweeps:  handler.Sweeps{Connect: listerOf(connect), MaxTargets: c.MaxTargetsPerSweep},
 		Limits:  &revoke.Limits{PerDelivery: c.MaxRevokesPerDelivery, PerWindow: c.MaxRevokesPerWindow, Window: c.RevokeWindow, Log: log},
+		Polls:   handler.Polls{Connect: pollListerOf(connect), Pacer: &poll.Pacer{}},
 	}
 	if c.StateTable != "" {
 		store := state.New(dynamodb.NewFromConfig(awsCfg), c.StateTable)
@@ -260,6 +262,7 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 			w := breakerWindow{store: store, window: c.RevokeWindow}
 			h.Limits.Store, h.Breaker = w, w
 		}
+		h.Polls.Store = pollStore{store}
 	}
 	return h, nil
 }

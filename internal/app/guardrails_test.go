@@ -186,6 +186,7 @@ func TestApprovalOnlyOnTheDirectChannel(t *testing.T) {
 	approved := `{"users": ["AdeleV@contoso.onmicrosoft.com", "AlexW@contoso.onmicrosoft.com"], "approved": true}`
 	sweepReq := `{"sweep": {"name": "offboarding", "group": "c5a3e8f1-2b7d-4e9a-9f61-3d8b2a7c4e15", "approved": true}}`
 	reset := `{"breaker": "reset"}`
+	pollReq := `{"poll": {"name": "graph", "alerts": {}}}`
 	envelope := func(detail string) string {
 		return `{"version": "0", "id": "e-1", "detail-type": "Session Revocation Requested", "source": "soar", "account": "1", "time": "2026-12-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail": ` + detail + `}`
 	}
@@ -196,7 +197,7 @@ func TestApprovalOnlyOnTheDirectChannel(t *testing.T) {
 	for name, payload := range map[string]string{
 		"approval on the bus": envelope(approved), "approval on the queue": sqs(approved), "approval in a Pipes batch": "[" + approved + "]",
 		"sweep on the bus": envelope(sweepReq), "sweep on the queue": sqs(sweepReq),
-		"breaker reset on the queue": sqs(reset),
+		"breaker reset on the queue": sqs(reset), "poll on the bus": envelope(pollReq), "poll on the queue": sqs(pollReq),
 	} {
 		t.Run(name, func(t *testing.T) {
 			ct.emu.ResetRequests()

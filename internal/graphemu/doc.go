@@ -7,9 +7,13 @@
 // POST /users/{key}/revokeSignInSessions, with Graph's error shapes, headers and addressing
 // quirks (a "$" key fails in the plain segment form, the ('...') form works), and the two
 // listings a sweep pages through, GET /identityProtection/riskyUsers and
-// GET /groups/{id}/transitiveMembers/microsoft.graph.user (listing.go). Faults
+// GET /groups/{id}/transitiveMembers/microsoft.graph.user (listing.go), and the two a
+// scheduled poll reads, GET /security/alerts_v2 and GET /identityProtection/riskDetections
+// (alerts.go), whose contents tests change at runtime (AddAlert, UpdateAlert, ...). Faults
 // (throttling, outages, delays, connection resets, denied permissions) can be queued so that
-// retry and error paths are exercised against the real SDK code.
+// retry and error paths are exercised against the real SDK code; WithLatency adds a round
+// trip's time to every answer, and WithIdentityProtectionLimit plays Identity Protection's
+// one request a second.
 //
 // Start one per test:
 //

@@ -28,7 +28,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 		return
 	}
 
-	if s.serveListing(w, r, segs) {
+	if s.serveListing(w, r, segs) || s.serveFeed(w, r, segs) {
 		return
 	}
 	var key string

@@ -34,7 +34,7 @@ const (
 func (s *Server) serveListing(w http.ResponseWriter, r *http.Request, segs []string) (ok bool) {
 	switch {
 	case len(segs) == 2 && strings.EqualFold(segs[0], "identityProtection") && strings.EqualFold(segs[1], "riskyUsers"):
-		if !allowGet(w, r) || s.applyFault(w, r, MatchListRiskyUsers, "", func(status int) { writeGraphFault(w, r, status) }) {
+		if !allowGet(w, r) || s.identityThrottled(w, r) || s.applyFault(w, r, MatchListRiskyUsers, "", func(status int) { writeGraphFault(w, r, status) }) {
 			return true
 		}
 		s.serveRiskyUsers(w, r)

@@ -27,6 +27,10 @@ const (
 	MatchListRiskyUsers = "list-risky-users"
 	// GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user (any page)
 	MatchListMembers = "list-members"
+	// GET /v1.0/security/alerts_v2 (any page)
+	MatchListAlerts = "list-alerts"
+	// GET /v1.0/identityProtection/riskDetections (any page)
+	MatchListRiskDetections = "list-risk-detections"
 )
 
 // tokenLifetime is what Entra grants an app-only token by default (expires_in 3599).
@@ -62,11 +66,19 @@ type Server struct {
 	requests  []*Request
 	busy      time.Duration // time spent in ServeHTTP, so benchmarks can leave it out
 	pageSize  int           // WithPageSize; 0: Graph's caps
+	latency   time.Duration // WithLatency: added before every answer
+	feed      feed          // alerts_v2 and riskDetections (alerts.go)
 	closeOnce sync.Once
 }
 
 // Option changes a Server before it starts.
 type Option func(*Server)
+
+// WithLatency delays every answer by d, as a round trip to Graph's data centres would
+// (benchmarks use 40 ms). A client that gives up meanwhile gets no answer.
+func WithLatency(d time.Duration) Option {
+	return func(s *Server) { s.latency = d }
+}
 
 // WithTenantID makes the authority answer for tenantID instead of DefaultTenantID.
 func WithTenantID(tenantID string) Option {
@@ -113,11 +125,15 @@ type Fault struct {
 	// silently resends a GET (idempotent) that was reset on a reused keep-alive connection, so
 	// a Reset answering once is invisible to a GET caller; use Times 2+ or a POST.
 	Reset bool
+	// Skip lets this many matching requests through, answered normally, before the fault
+	// applies: "the second page fails" is Skip 1.
+	Skip int
 }
 
 type queuedFault struct {
 	Fault
 	left int // remaining answers; -1 = forever
+	skip int // matching requests still to let through
 }
 
 // NewServer starts an emulator holding a copy of users. It panics if the directory is
@@ -227,11 +243,12 @@ func (s *Server) TokenRequests() int {
 // which are bugs in the calling test.
 func (s *Server) Inject(f Fault) {
 	switch f.Match {
-	case MatchToken, MatchRevoke, MatchGetUser, MatchListRiskyUsers, MatchListMembers:
+	case MatchToken, MatchRevoke, MatchGetUser, MatchListRiskyUsers, MatchListMembers, MatchListAlerts, MatchListRiskDetections:
 	default:
-		panic(fmt.Sprintf("graphemu: Fault.Match %q: want %q, %q, %q, %q or %q", f.Match, MatchToken, MatchRevoke, MatchGetUser, MatchListRiskyUsers, MatchListMembers))
+		panic(fmt.Sprintf("graphemu: Fault.Match %q: want %q, %q, %q, %q, %q, %q or %q", f.Match, MatchToken, MatchRevoke, MatchGetUser,
+			MatchListRiskyUsers, MatchListMembers, MatchListAlerts, MatchListRiskDetections))
 	}
-	if (f.Match == MatchToken || f.Match == MatchListRiskyUsers || f.Match == MatchListMembers) && f.UserKey != "" {
+	if f.Match != MatchRevoke && f.Match != MatchGetUser && f.UserKey != "" {
 		panic("graphemu: a " + f.Match + " fault cannot have a UserKey: those requests name no user")
 	}
 	left := f.Times
@@ -243,7 +260,7 @@ func (s *Server) Inject(f Fault) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &queuedFault{Fault: f, left: left})
+	s.faults = append(s.faults, &queuedFault{Fault: f, left: left, skip: f.Skip})
 }
 
 // SetDenied makes every revoke for this user (id or UPN) answer 403
@@ -260,6 +277,10 @@ func (s *Server) takeFault(kind, key string) (Fault, bool) {
 	for i, q := range s.faults {
 		if q.Match != kind || !s.sameUser(q.UserKey, key) {
 			continue
+		}
+		if q.skip > 0 {
+			q.skip--
+			return Fault{}, false
 		}
 		if q.left > 0 {
 			q.left--
@@ -371,6 +392,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.badBody(sw, r, segs, err)
 		return
+	}
+	if s.latency > 0 {
+		t := time.NewTimer(s.latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			panic(http.ErrAbortHandler)
+		case <-s.closing:
+			t.Stop()
+			panic(http.ErrAbortHandler)
+		}
 	}
 
 	switch {

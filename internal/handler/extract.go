@@ -8,6 +8,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/delivery"
 	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/policy"
+	"github.com/session-revoker/session-revoker/internal/poll"
 	"github.com/session-revoker/session-revoker/internal/sweep"
 )
 
@@ -61,6 +62,15 @@ func Extract(payload []byte, s policy.Settings) (Extraction, error) {
 				return Extraction{}, err
 			}
 			ex.Alerts = append(ex.Alerts, ExtractedAlert{Format: sweep.Format, ID: spec.Name, Title: spec.Source(), Principals: []ExtractedPrincipal{}})
+			continue
+		}
+		if rec.Err == nil && poll.Is(rec.Top) {
+			// A poll names its users only when it lists alerts from Graph: show its rules.
+			spec, err := poll.Parse(rec.Body)
+			if err != nil {
+				return Extraction{}, err
+			}
+			ex.Alerts = append(ex.Alerts, ExtractedAlert{Format: "poll", ID: spec.Name, Title: spec.Describe(), Principals: []ExtractedPrincipal{}})
 			continue
 		}
 		alerts, err := alert.Recognise(rec)

@@ -23,6 +23,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/delivery"
 	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/policy"
+	"github.com/session-revoker/session-revoker/internal/poll"
 	"github.com/session-revoker/session-revoker/internal/revoke"
 	"github.com/session-revoker/session-revoker/internal/sweep"
 )
@@ -46,6 +47,9 @@ type Handler struct {
 	Breaker interface {
 		ResetBreaker(ctx context.Context) error
 	}
+	// Polls runs scheduled polls of Graph's alerts ({"poll": {...}}); its zero value
+	// refuses them.
+	Polls Polls
 }
 
 // Ledger remembers deliveries across invocations (the state table).
@@ -124,6 +128,12 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 			return h.sweep(ctx, log, rec)
 		case isBreakerRequest(rec.Top):
 			return h.resetBreaker(ctx, log, rec)
+		case poll.Is(rec.Top):
+			if err := trusted(rec, "a poll"); err != nil {
+				log.Error("poll refused", "error", err.Error(), "channel", rec.Channel.String())
+				return nil, err
+			}
+			return h.poll(ctx, log, rec, budget)
 		}
 	}
 	alerts, err := alert.Recognise(rec)
@@ -195,12 +205,7 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 	}
 	decisions := policy.Decide(alerts, h.Policy)
 	debugDecisions(log, decisions)
-	opt := h.Options
-	opt.Policy, opt.Log = h.Policy, log
-	if budget != nil {
-		opt.Budget = budget
-	}
-	res.Targets = revoke.Run(ctx, decisions, h.Connect, opt)
+	res.Targets = revoke.Run(ctx, decisions, h.Connect, h.runOptions(log, budget))
 	res.Summary = outcome.Summarise(res.Targets)
 	for _, t := range res.Targets {
 		audit(log, &t)
@@ -222,6 +227,17 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 		return res, err
 	}
 	return res, nil
+}
+
+// runOptions are the revoke runner's options for one delivery: the guardrails Judge
+// decides by, the delivery's budget, its logger.
+func (h *Handler) runOptions(log *slog.Logger, budget *revoke.DeliveryBudget) revoke.Options {
+	opt := h.Options
+	opt.Policy, opt.Log = h.Policy, log
+	if budget != nil {
+		opt.Budget = budget
+	}
+	return opt
 }
 
 // trusted refuses what only an operator may ask for when it came any other way than a

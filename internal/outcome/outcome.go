@@ -79,6 +79,8 @@ type Result struct {
 	Replayed bool `json:"replayed,omitempty"`
 	// Sweep says how far a scheduled sweep got; nil for alerts.
 	Sweep *Sweep `json:"sweep,omitempty"`
+	// Poll says what a scheduled poll of Graph's alerts read and did; nil otherwise.
+	Poll *Poll `json:"poll,omitempty"`
 }
 
 // Sweep is one invocation's progress through a scheduled sweep.

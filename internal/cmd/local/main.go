@@ -5,6 +5,9 @@
 //	                           emulator and moto_server (DRY_RUN=1 in the environment
 //	                           for a dry run); the handler's JSON result on stdout
 //	local demo                 invoke on events/graph-security-alert.json
+//	local demo-poll            the pull path: a scheduled poll (events/poll/graph.json)
+//	                           finds an impossible-travel alert in the emulator's
+//	                           alert list, and its user ends revoked
 //
 // invoke builds the handler exactly as the Lambda main does (app.ConfigFromEnv, app.New):
 // only the endpoints differ, and they are set through the same environment variables an
@@ -28,7 +31,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/testenv/moto"
 )
 
-const usage = "usage: local extract FILE | local invoke FILE | local demo"
+const usage = "usage: local extract FILE | local invoke FILE | local demo | local demo-poll"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -46,6 +49,8 @@ func main() {
 			file = os.Args[2]
 		}
 		err = invoke(file, true)
+	case cmd == "demo-poll" && len(os.Args) == 2:
+		err = demoPoll("events/poll/graph.json")
 	default:
 		err = errors.New(usage)
 	}
@@ -79,6 +84,53 @@ func runExtract(file string) error {
 	return err
 }
 
+// start builds the handler exactly as the Lambda main does, against emu and a moto_server
+// it starts (Secrets Manager holding the emulator's app credentials); env adds settings.
+func start(ctx context.Context, emu *graphemu.Server, env map[string]string) (*handler.Handler, *moto.Server, func(), error) {
+	caFile, err := writeTemp("graphemu-ca-*.pem", emu.CertificatePEM())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	aws, err := moto.Start(ctx)
+	if err != nil {
+		os.Remove(caFile)
+		return nil, nil, nil, err
+	}
+	stop := func() { aws.Stop(); os.Remove(caFile) }
+	vars := aws.Env()
+	vars["SSL_CERT_FILE"] = caFile // read once, on the first TLS handshake
+	vars["GRAPH_BASE_URL"] = emu.GraphRoot()
+	vars["AZURE_AUTHORITY_HOST"] = emu.AuthorityHost()
+	vars["GRAPH_SECRET_ID"] = "session-revoker/graph-app"
+	if os.Getenv("TENANT_ID") == "" {
+		// As an operator deploys it: pinned to the tenant the emulator plays.
+		vars["TENANT_ID"] = emu.TenantID
+	}
+	if os.Getenv("DRY_RUN") != "" && os.Getenv("DRY_RUN") != "0" {
+		vars["DRY_RUN"] = "true"
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	for k, v := range vars {
+		os.Setenv(k, v)
+	}
+	if err := moto.PutSecret(ctx, vars["GRAPH_SECRET_ID"], fmt.Sprintf(`{"tenantId":%q,"clientId":%q,"clientSecret":%q}`, emu.TenantID, emu.ClientID, emu.ClientSecret)); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	log := app.Logger(os.Stderr, os.Getenv("LOG_LEVEL"))
+	cfg, err := app.ConfigFromEnv(os.Getenv)
+	if err == nil {
+		var h *handler.Handler
+		if h, err = app.New(ctx, cfg, log); err == nil {
+			return h, aws, stop, nil
+		}
+	}
+	stop()
+	return nil, nil, nil, err
+}
+
 // invoke runs the handler against local stand-ins for Entra, Graph and Secrets Manager.
 func invoke(file string, narrate bool) error {
 	payload, err := os.ReadFile(file)
@@ -88,44 +140,11 @@ func invoke(file string, narrate bool) error {
 	ctx := context.Background()
 	emu := graphemu.NewServer(graphemu.DefaultUsers())
 	defer emu.Close()
-	caFile, err := writeTemp("graphemu-ca-*.pem", emu.CertificatePEM())
+	h, aws, stop, err := start(ctx, emu, nil)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(caFile)
-	aws, err := moto.Start(ctx)
-	if err != nil {
-		return err
-	}
-	defer aws.Stop()
-	env := aws.Env()
-	env["SSL_CERT_FILE"] = caFile // read once, on the first TLS handshake
-	env["GRAPH_BASE_URL"] = emu.GraphRoot()
-	env["AZURE_AUTHORITY_HOST"] = emu.AuthorityHost()
-	env["GRAPH_SECRET_ID"] = "session-revoker/graph-app"
-	if os.Getenv("TENANT_ID") == "" {
-		// As an operator deploys it: pinned to the tenant the emulator plays.
-		env["TENANT_ID"] = emu.TenantID
-	}
-	if os.Getenv("DRY_RUN") != "" && os.Getenv("DRY_RUN") != "0" {
-		env["DRY_RUN"] = "true"
-	}
-	for k, v := range env {
-		os.Setenv(k, v)
-	}
-	if err := moto.PutSecret(ctx, env["GRAPH_SECRET_ID"], fmt.Sprintf(`{"tenantId":%q,"clientId":%q,"clientSecret":%q}`, emu.TenantID, emu.ClientID, emu.ClientSecret)); err != nil {
-		return err
-	}
-
-	log := app.Logger(os.Stderr, os.Getenv("LOG_LEVEL"))
-	cfg, err := app.ConfigFromEnv(os.Getenv)
-	if err != nil {
-		return err
-	}
-	h, err := app.New(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
+	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second) // the template's function timeout
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "local-" + time.Now().UTC().Format("20060102T150405")})
