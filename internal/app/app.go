@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/handler"
 	"github.com/session-revoker/session-revoker/internal/identity"
 	"github.com/session-revoker/session-revoker/internal/policy"
+	"github.com/session-revoker/session-revoker/internal/resultbus"
 	"github.com/session-revoker/session-revoker/internal/revoke"
 	"github.com/session-revoker/session-revoker/internal/secrets"
 	"github.com/session-revoker/session-revoker/internal/state"
@@ -54,6 +56,9 @@ type Config struct {
 	// AppTenantID and AppClientID (GRAPH_TENANT_ID, GRAPH_CLIENT_ID) name the app
 	// registration with GRAPH_AUTH=federated; otherwise the secret names it.
 	AppTenantID, AppClientID string
+	// ResultBus (RESULT_BUS) is the EventBridge bus every result is put on as a "Session
+	// Revocation Completed" event; empty puts none (local runs).
+	ResultBus string
 }
 
 // DefaultSuppressWindow: an impossible-travel alert for a VPN user fires again within
@@ -93,6 +98,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		c.VerifyRevocation = b
 	}
 	c.StateTable = strings.TrimSpace(getenv("STATE_TABLE"))
+	c.ResultBus = strings.TrimSpace(getenv("RESULT_BUS"))
 	c.SuppressWindow = DefaultSuppressWindow
 	if v := strings.TrimSpace(getenv("SUPPRESS_MINUTES")); v != "" {
 		n, err := strconv.Atoi(v)
@@ -182,6 +188,9 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 		Connect: connect,
 		Log:     log,
 		Sweeps:  handler.Sweeps{Connect: listerOf(connect), MaxTargets: c.MaxTargetsPerSweep},
+	}
+	if c.ResultBus != "" {
+		h.Results = resultbus.New(eventbridge.NewFromConfig(awsCfg), c.ResultBus)
 	}
 	if c.StateTable != "" {
 		store := state.New(dynamodb.NewFromConfig(awsCfg), c.StateTable)

@@ -38,7 +38,20 @@ type Handler struct {
 	Ledger Ledger
 	// Sweeps runs scheduled sweeps ({"sweep": {...}}); its zero value refuses them.
 	Sweeps Sweeps
+	// Results, when set, is told every delivery's result, whatever the invocation type
+	// (the result bus).
+	Results Publisher
 }
+
+// Publisher announces a delivery's result.
+type Publisher interface {
+	Publish(ctx context.Context, res *outcome.Result) error
+}
+
+// ErrNotPublished marks a delivery whose result could not be announced. Its revokes are
+// done: the invocation fails only so that the retry, which finds the stored result in
+// the ledger and runs nothing again, announces it.
+var ErrNotPublished = errors.New("result not published")
 
 // Ledger remembers deliveries across invocations (the state table).
 type Ledger interface {
@@ -148,13 +161,17 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 			if json.Unmarshal(stored, &prev) == nil {
 				prev.Replayed = true
 				log.Info("redelivery: returning the stored result, nothing run again", "alertId", alerts[0].ID, "key", key)
-				return &prev, nil
+				// Published again: the first run's put may be what failed.
+				return &prev, h.publish(ctx, log.With("alertId", alerts[0].ID), &prev, nil)
 			}
 			log.Warn("stored result unreadable: running again", "alertId", alerts[0].ID, "key", key)
 		}
 	}
 	decisions := policy.Decide(alerts, h.Policy)
-	res.Targets = revoke.Run(ctx, decisions, h.Connect, h.Options)
+	for i := range decisions {
+		debugDecision(ctx, log, &decisions[i])
+	}
+	res.Targets = revoke.Run(ctx, decisions, h.Connect, h.options(log))
 	res.Summary = outcome.Summarise(res.Targets)
 	for _, t := range res.Targets {
 		audit(log, &t)
@@ -170,9 +187,43 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 	}
 	if err != nil {
 		alog.Error("alert not fully handled", "error", err.Error())
-		return res, err
 	}
-	return res, nil
+	return res, h.publish(ctx, alog, res, err)
+}
+
+// publish tells Results about res and returns err, joined with the put's failure.
+func (h *Handler) publish(ctx context.Context, log *slog.Logger, res *outcome.Result, err error) error {
+	if h.Results == nil {
+		return err
+	}
+	perr := h.Results.Publish(ctx, res)
+	if perr == nil {
+		log.Debug("result published", "summary", res.Summary, "replayed", res.Replayed)
+		return err
+	}
+	perr = fmt.Errorf("%w: %w; its revokes are done, and a retry publishes the stored result without running again", ErrNotPublished, perr)
+	log.Error("result not published", "error", perr.Error())
+	return errors.Join(err, perr)
+}
+
+// options are h.Options with the invocation's logger, for revoke's debug lines.
+func (h *Handler) options(log *slog.Logger) revoke.Options {
+	o := h.Options
+	o.Log = log
+	return o
+}
+
+// debugDecision says, at DEBUG, what policy decided for one user and why.
+func debugDecision(ctx context.Context, log *slog.Logger, d *policy.Decision) {
+	if !log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	decision := "revoke"
+	if !d.Revoke {
+		decision = string(d.Status)
+	}
+	log.Debug("decision", "alertId", d.AlertID, "format", d.Format, "userId", d.UserID, "userPrincipalName", d.UserPrincipalName,
+		"identifier", d.Identifier, "decision", decision, "reason", d.Reason)
 }
 
 // settle stores a handled delivery's result, or gives an unhandled one back so Lambda's

@@ -50,7 +50,10 @@ func (h *Handler) sweep(ctx context.Context, log *slog.Logger, rec delivery.Reco
 		MaxTargets: h.Sweeps.MaxTargets,
 		Decide:     func(as []alert.Alert) []policy.Decision { return policy.Decide(as, h.Policy) },
 		Carry: func(ctx context.Context, ds []policy.Decision) []outcome.Outcome {
-			return revoke.Run(ctx, ds, h.Connect, h.Options)
+			for i := range ds {
+				debugDecision(ctx, tlog, &ds[i])
+			}
+			return revoke.Run(ctx, ds, h.Connect, h.options(tlog))
 		},
 	}
 	log.Info("sweep started", "source", spec.Source(), "approved", spec.Approved, "dryRun", spec.DryRun || h.Policy.DryRun)
@@ -72,12 +75,14 @@ func (h *Handler) sweep(ctx context.Context, log *slog.Logger, rec delivery.Reco
 	}
 	log.Info("sweep done", "pages", rep.Pages, "listed", rep.Listed, "complete", rep.Complete, "continues", rep.Continues, "busy", rep.Busy, "summary", res.Summary)
 	emitMetrics(log, res)
+	err = nil
 	if runErr != nil {
-		err := fmt.Errorf("%w: %w", ErrUnhandled, runErr)
+		err = fmt.Errorf("%w: %w", ErrUnhandled, runErr)
 		log.Error("sweep not fully handled", "error", err.Error())
-		return res, err
 	}
-	return res, nil
+	// A sweep is not replayed: a failed put fails the run, and the next run, resumed from
+	// the saved place, publishes its own result.
+	return res, h.publish(ctx, log, res, err)
 }
 
 // keep lists the targets an operator must look at first (not handled), then the rest,
