@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -33,6 +34,9 @@ type Options struct {
 	// being revoked again; nil turns it off.
 	Suppress       Suppressor
 	SuppressWindow time.Duration
+	// Log, when set, gets a DEBUG line per Graph call: its status and request ids, never
+	// a token or a body.
+	Log *slog.Logger
 }
 
 // Suppressor remembers recent revokes across invocations (the state table). ClaimUser is
@@ -172,7 +176,7 @@ func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcom
 	}()
 	// Graph stores the new validity time in whole seconds.
 	called := time.Now().UTC().Truncate(time.Second)
-	err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) { return g.RevokeSignInSessions(ctx, t.Key()) })
+	err := attempt(ctx, opt, o, "POST revokeSignInSessions", func(ctx context.Context) (Call, error) { return g.RevokeSignInSessions(ctx, t.Key()) })
 	if err == nil {
 		o.Status, o.Reason = outcome.Revoked, strings.TrimPrefix(note, "; ")
 		if opt.Verify {
@@ -259,7 +263,7 @@ func join(a, b string) string {
 // readUser is Graph's User call with the same retries as the revoke.
 func readUser(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome, opt Options) (User, error) {
 	var u User
-	err := attempt(ctx, opt, o, func(ctx context.Context) (Call, error) {
+	err := attempt(ctx, opt, o, "GET user", func(ctx context.Context) (Call, error) {
 		var c Call
 		var err error
 		u, c, err = g.User(ctx, t.Key())
@@ -273,7 +277,7 @@ var errDeadline = errors.New("deferred: the invocation's deadline was too near t
 
 // attempt makes one call, retrying throttling and transient failures with backoff, and
 // records the request ids and attempt count on o.
-func attempt(ctx context.Context, opt Options, o *outcome.Outcome, call func(context.Context) (Call, error)) error {
+func attempt(ctx context.Context, opt Options, o *outcome.Outcome, op string, call func(context.Context) (Call, error)) error {
 	for n := 1; ; n++ {
 		if err := roomFor(ctx, 0, opt); err != nil {
 			return err
@@ -285,8 +289,10 @@ func attempt(ctx context.Context, opt Options, o *outcome.Outcome, call func(con
 			callDeadline = d.Add(-opt.Margin)
 		}
 		cctx, cancel := context.WithDeadline(ctx, callDeadline)
+		began := time.Now()
 		c, err := call(cctx)
 		cancel()
+		debugCall(ctx, opt.Log, op, o, n, c, err, time.Since(began))
 		o.Attempts++
 		if c.RequestID != "" {
 			o.RequestID, o.ClientRequestID = c.RequestID, c.ClientRequestID
@@ -312,6 +318,29 @@ func attempt(ctx context.Context, opt Options, o *outcome.Outcome, call func(con
 			return fmt.Errorf("%w (last: %s)", errDeadline, short(ge))
 		}
 	}
+}
+
+// debugCall writes one DEBUG line for a Graph call: what was called for whom, the HTTP
+// status ("2xx" for a success, whose exact code the SDK does not surface; 0 when no
+// response came) and Graph's request ids.
+func debugCall(ctx context.Context, log *slog.Logger, op string, o *outcome.Outcome, n int, c Call, err error, took time.Duration) {
+	if log == nil || !log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	status, code := "2xx", ""
+	var ge *Error
+	switch {
+	case errors.As(err, &ge):
+		status, code = fmt.Sprint(ge.Status), ge.Code
+		if c.RequestID == "" {
+			c = ge.Call
+		}
+	case err != nil:
+		status = "error"
+	}
+	log.Debug("graph call", "op", op, "alertId", o.AlertID, "userId", o.UserID, "userPrincipalName", o.UserPrincipalName,
+		"attempt", n, "status", status, "code", code, "graphRequestId", c.RequestID, "clientRequestId", c.ClientRequestID,
+		"durationMs", took.Milliseconds())
 }
 
 // minCall is the least time worth starting a Graph call with.

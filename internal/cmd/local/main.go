@@ -113,7 +113,8 @@ func invoke(file string, narrate bool) error {
 		return err
 	}
 
-	log := app.Logger(os.Stderr, os.Getenv("LOG_LEVEL"))
+	// The variable Lambda sets from the template's LogLevel, so one name works everywhere.
+	log := app.Logger(os.Stderr, os.Getenv("AWS_LAMBDA_LOG_LEVEL"))
 	cfg, err := app.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		return err
