@@ -192,7 +192,7 @@ func TestPatternsMatchInsideArrays(t *testing.T) {
 	for detail, want := range map[string]string{
 		`{"findings": [{"class_uid": 2003}, {"class_uid": 2004}]}`: "FindingsRule",
 		`{"findings": [{"class_uid": 2003}, {"class_uid": 5001}]}`: "",
-		`{"findings": []}`:                                 "",
+		`{"findings": []}`: "",
 	} {
 		if got := strings.Join(r.deliver(t, "default", "aws.securityhub", "Findings Imported V2", []byte(detail)), ","); got != want {
 			t.Errorf("%s: matched %q, want %q", detail, got, want)
