@@ -62,8 +62,10 @@ var (
 		"GraphTenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
 		"GraphClientId": "3f9a1c2e-5b7d-4e8f-a0c1-2d3e4f5a6b7c",
 	}
-	// live: the defaults, acting, with DEBUG lines: what the IAM-enforced run deploys.
-	live = params{"DryRun": "false", "LogLevel": "DEBUG"}
+	// live: the defaults, acting, with DEBUG lines and both sweeps on (the group sweep
+	// approved, over the emulator's offboarding group): what the IAM-enforced run deploys.
+	live = params{"DryRun": "false", "LogLevel": "DEBUG", "RiskySweepState": "ENABLED",
+		"OffboardingGroupId": "c5a3e8f1-2b7d-4e9a-9f61-3d8b2a7c4e15", "GroupSweepApproved": "true"}
 
 	// sets is every parameter set, by name, for messages.
 	sets = map[string]params{"defaults": defaults, "all sources on": allOn, "federated": federated, "live": live}
