@@ -75,14 +75,14 @@ func (h *Handler) sweep(ctx context.Context, log *slog.Logger, rec delivery.Reco
 	}
 	log.Info("sweep done", "pages", rep.Pages, "listed", rep.Listed, "complete", rep.Complete, "continues", rep.Continues, "busy", rep.Busy, "summary", res.Summary)
 	emitMetrics(log, res)
-	err = nil
+	var failed error
 	if runErr != nil {
-		err = fmt.Errorf("%w: %w", ErrUnhandled, runErr)
-		log.Error("sweep not fully handled", "error", err.Error())
+		failed = fmt.Errorf("%w: %w", ErrUnhandled, runErr)
+		log.Error("sweep not fully handled", "error", failed.Error())
 	}
 	// A sweep is not replayed: a failed put fails the run, and the next run, resumed from
 	// the saved place, publishes its own result.
-	return res, h.publish(ctx, log, res, err)
+	return res, h.publish(ctx, log, res, failed)
 }
 
 // keep lists the targets an operator must look at first (not handled), then the rest,
