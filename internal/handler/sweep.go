@@ -23,8 +23,8 @@ type Sweeps struct {
 }
 
 // maxResultTargets bounds the targets a sweep's result lists: a result goes to the
-// OnSuccess destination (EventBridge takes 256 KB) and the state table; every target is
-// in the audit log whatever the result keeps.
+// result bus (EventBridge takes 256 KB) and the state table; every target is in the
+// audit log whatever the result keeps.
 const maxResultTargets = 200
 
 // sweep runs a scheduled sweep: the same decisions and outcomes as an alert, one page
