@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -403,11 +404,12 @@ func startRIE(t *testing.T, bootstrap string, env map[string]string) *rie {
 	}
 	r := &rie{url: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations", out: lockedWriter{mu: new(sync.Mutex), w: &bytes.Buffer{}}}
 	cmd.Stdout, cmd.Stderr = r.out, r.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so the bootstrap under it ends too
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 		if t.Failed() {
 			t.Logf("emulator and function output:\n%s", r.output())
