@@ -7,14 +7,24 @@ GO ?= go
 FUZZTIME ?= 10s
 EVENT ?= events/graph-security-alert.json
 
-.PHONY: test vet fmt-check lint fuzz bench demo demo-poll invoke extract emulator build clean
+.PHONY: test vet fmt-check lint deploy-deps fuzz bench demo demo-poll invoke extract emulator build clean
 
 ## test: vet, format, template lint and every test (the README's test command; CI runs it)
 # The Graph SDK's models package is a 4-7 minute, 4.5 GB cold build: vet builds it once,
 # the lambda.norpc build (the bootstrap tests run it) once more, never both at once.
-test: vet fmt-check lint
+test: vet fmt-check lint deploy-deps
 	$(GO) build -tags lambda.norpc -o /dev/null ./functions/revoke ./functions/webhook
 	$(GO) test -count=1 ./...
+
+## deploy-deps: what internal/deploy's checks of the deployed stack need, or a clear failure
+# The SAM translator and moto (Python, machine image) transform the template and enforce
+# IAM; the Lambda Runtime Interface Emulator is a tool in go.mod, built by go tool.
+deploy-deps:
+	@for py in python3 $(HOME)/.pyenv/shims/python3; do \
+	  command -v $$py >/dev/null && $$py -c 'import moto, samtranslator, cfnlint' 2>/dev/null && exit 0; \
+	done; \
+	echo "python3 with moto, aws-sam-translator and cfn-lint not found (on PATH or in ~/.pyenv/shims): they come with the machine image; elsewhere: pip install 'moto[server]' cfn-lint"; exit 1
+	@$(GO) tool -n aws-lambda-rie >/dev/null || { echo "go tool aws-lambda-rie does not build: it is a tool in go.mod (github.com/aws/aws-lambda-runtime-interface-emulator), fetched through the Go module proxy"; exit 1; }
 
 vet:
 	$(GO) vet ./...

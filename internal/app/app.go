@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/identity"
 	"github.com/session-revoker/session-revoker/internal/policy"
 	"github.com/session-revoker/session-revoker/internal/poll"
+	"github.com/session-revoker/session-revoker/internal/resultbus"
 	"github.com/session-revoker/session-revoker/internal/revoke"
 	"github.com/session-revoker/session-revoker/internal/secrets"
 	"github.com/session-revoker/session-revoker/internal/state"
@@ -64,6 +66,9 @@ type Config struct {
 	// AppTenantID and AppClientID (GRAPH_TENANT_ID, GRAPH_CLIENT_ID) name the app
 	// registration with GRAPH_AUTH=federated; otherwise the secret names it.
 	AppTenantID, AppClientID string
+	// ResultBus (RESULT_BUS) is the EventBridge bus every result is put on as a "Session
+	// Revocation Completed" event; empty puts none (local runs).
+	ResultBus string
 }
 
 // DefaultSuppressWindow: an impossible-travel alert for a VPN user fires again within
@@ -115,6 +120,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		c.VerifyRevocation = b
 	}
 	c.StateTable = strings.TrimSpace(getenv("STATE_TABLE"))
+	c.ResultBus = strings.TrimSpace(getenv("RESULT_BUS"))
 	c.SuppressWindow = DefaultSuppressWindow
 	if v := strings.TrimSpace(getenv("SUPPRESS_MINUTES")); v != "" {
 		n, err := strconv.Atoi(v)
@@ -252,6 +258,9 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 		Sweeps:  handler.Sweeps{Connect: listerOf(connect), MaxTargets: c.MaxTargetsPerSweep},
 		Limits:  &revoke.Limits{PerDelivery: c.MaxRevokesPerDelivery, PerWindow: c.MaxRevokesPerWindow, Window: c.RevokeWindow, Log: log},
 		Polls:   handler.Polls{Connect: pollListerOf(connect), Pacer: &poll.Pacer{}},
+	}
+	if c.ResultBus != "" {
+		h.Results = resultbus.New(eventbridge.NewFromConfig(awsCfg), c.ResultBus)
 	}
 	if c.StateTable != "" {
 		store := state.New(dynamodb.NewFromConfig(awsCfg), c.StateTable)

@@ -50,7 +50,20 @@ type Handler struct {
 	// Polls runs scheduled polls of Graph's alerts ({"poll": {...}}); its zero value
 	// refuses them.
 	Polls Polls
+	// Results, when set, is told every delivery's result, whatever the invocation type
+	// (the result bus).
+	Results Publisher
 }
+
+// Publisher announces a delivery's result.
+type Publisher interface {
+	Publish(ctx context.Context, res *outcome.Result) error
+}
+
+// ErrNotPublished marks a delivery whose result could not be announced. Its revokes are
+// done: the invocation fails only so that the retry, which finds the stored result in
+// the ledger and runs nothing again, announces it.
+var ErrNotPublished = errors.New("result not published")
 
 // Ledger remembers deliveries across invocations (the state table).
 type Ledger interface {
@@ -198,13 +211,16 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 			if json.Unmarshal(stored, &prev) == nil {
 				prev.Replayed = true
 				log.Info("redelivery: returning the stored result, nothing run again", "alertId", alerts[0].ID, "key", key)
-				return &prev, nil
+				// Published again: the first run's put may be what failed.
+				return &prev, h.publish(ctx, log.With("alertId", alerts[0].ID), &prev, nil)
 			}
 			log.Warn("stored result unreadable: running again", "alertId", alerts[0].ID, "key", key)
 		}
 	}
 	decisions := policy.Decide(alerts, h.Policy)
-	debugDecisions(log, decisions)
+	for i := range decisions {
+		debugDecision(ctx, log, &decisions[i])
+	}
 	res.Targets = revoke.Run(ctx, decisions, h.Connect, h.runOptions(log, budget))
 	res.Summary = outcome.Summarise(res.Targets)
 	for _, t := range res.Targets {
@@ -224,9 +240,36 @@ func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Re
 	}
 	if err != nil {
 		alog.Error("alert not fully handled", "error", err.Error())
-		return res, err
 	}
-	return res, nil
+	return res, h.publish(ctx, alog, res, err)
+}
+
+// publish tells Results about res and returns err, joined with the put's failure.
+func (h *Handler) publish(ctx context.Context, log *slog.Logger, res *outcome.Result, err error) error {
+	if h.Results == nil {
+		return err
+	}
+	perr := h.Results.Publish(ctx, res)
+	if perr == nil {
+		log.Debug("result published", "summary", res.Summary, "replayed", res.Replayed)
+		return err
+	}
+	perr = fmt.Errorf("%w: %w; its revokes are done, and a retry publishes the stored result without running again", ErrNotPublished, perr)
+	log.Error("result not published", "error", perr.Error())
+	return errors.Join(err, perr)
+}
+
+// debugDecision says, at DEBUG, what policy decided for one user and why.
+func debugDecision(ctx context.Context, log *slog.Logger, d *policy.Decision) {
+	if !log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	decision := "revoke"
+	if !d.Revoke {
+		decision = string(d.Status)
+	}
+	log.Debug("decision", "alertId", d.AlertID, "format", d.Format, "userId", d.UserID, "userPrincipalName", d.UserPrincipalName,
+		"identifier", d.Identifier, "decision", decision, "reason", d.Reason)
 }
 
 // runOptions are the revoke runner's options for one delivery: the guardrails Judge
@@ -252,23 +295,6 @@ func trusted(rec delivery.Record, what string) error {
 
 // ErrRefused wraps every request refused for the channel it came through.
 var ErrRefused = errors.New("request refused")
-
-// debugDecisions writes each decision taken on the alert's own claims, before Graph is
-// asked: who, and why not, for DEBUG (the cmdlet's -Debug). Never a payload.
-func debugDecisions(log *slog.Logger, ds []policy.Decision) {
-	if !log.Enabled(context.Background(), slog.LevelDebug) {
-		return
-	}
-	for i := range ds {
-		d := &ds[i]
-		verdict, reason := "candidate", "asking Graph about the identifier to be sent"
-		if !d.Revoke {
-			verdict, reason = string(d.Status), d.Reason
-		}
-		log.Debug("decision", "alertId", d.AlertID, "format", d.Format, "userId", d.UserID, "userPrincipalName", d.UserPrincipalName,
-			"identifier", d.Identifier, "verdict", verdict, "reason", reason, "dryRun", d.DryRun, "approved", d.Approved)
-	}
-}
 
 // settle stores a handled delivery's result, or gives an unhandled one back so Lambda's
 // retry runs it. A ledger error here costs at most a second run, which suppression

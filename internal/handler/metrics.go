@@ -91,8 +91,9 @@ func emitMetrics(log *slog.Logger, t *tally) {
 		attrs = append(attrs, slog.Any("_aws", map[string]any{
 			"Timestamp": time.Now().UnixMilli(),
 			"CloudWatchMetrics": []map[string]any{{
-				"Namespace":  namespace,
-				"Dimensions": [][]string{{"FunctionName", "Format"}},
+				"Namespace": namespace,
+				// Per format, and per function across formats: one alarm watches every format.
+				"Dimensions": [][]string{{"FunctionName", "Format"}, {"FunctionName"}},
 				"Metrics":    metrics,
 			}},
 		}))

@@ -33,12 +33,19 @@ func TestMetricsAreValidEMF(t *testing.T) {
 	if cwm["Namespace"] != "SessionRevoker" {
 		t.Errorf("namespace %v", cwm["Namespace"])
 	}
+	sets := map[string]bool{}
 	for _, dims := range cwm["Dimensions"].([]any) {
+		b, _ := json.Marshal(dims)
+		sets[string(b)] = true
 		for _, d := range dims.([]any) {
 			if _, ok := rec[d.(string)].(string); !ok {
 				t.Errorf("dimension %v has no string value", d)
 			}
 		}
+	}
+	// The template's alarms watch each function across all formats.
+	if !sets[`["FunctionName"]`] || !sets[`["FunctionName","Format"]`] {
+		t.Errorf("dimension sets %v, want per function and per function and format", sets)
 	}
 	for _, m := range cwm["Metrics"].([]any) {
 		name := m.(map[string]any)["Name"].(string)

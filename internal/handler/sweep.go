@@ -23,8 +23,8 @@ type Sweeps struct {
 }
 
 // maxResultTargets bounds the targets a sweep's result lists: a result goes to the
-// OnSuccess destination (EventBridge takes 256 KB) and the state table; every target is
-// in the audit log whatever the result keeps.
+// result bus (EventBridge takes 256 KB) and the state table; every target is in the
+// audit log whatever the result keeps.
 const maxResultTargets = 200
 
 // sweep runs a scheduled sweep: the same decisions and outcomes as an alert, one page
@@ -47,8 +47,7 @@ func (h *Handler) sweep(ctx context.Context, log *slog.Logger, rec delivery.Reco
 		return nil, err
 	}
 	counts := &tally{}
-	opt := h.Options
-	opt.Policy, opt.Log = h.Policy, tlog
+	opt := h.runOptions(tlog, nil)
 	runner := &sweep.Runner{
 		Connect:    h.Sweeps.Connect,
 		Cursors:    h.Sweeps.Cursors,
@@ -57,6 +56,9 @@ func (h *Handler) sweep(ctx context.Context, log *slog.Logger, rec delivery.Reco
 		Sample:     maxResultTargets,
 		Decide:     func(as []alert.Alert) []policy.Decision { return policy.Decide(as, h.Policy) },
 		Carry: func(ctx context.Context, ds []policy.Decision) []outcome.Outcome {
+			for i := range ds {
+				debugDecision(ctx, tlog, &ds[i])
+			}
 			return revoke.Run(ctx, ds, h.Connect, opt)
 		},
 		Observe: func(ts []outcome.Outcome) {
@@ -95,10 +97,12 @@ func (h *Handler) sweep(ctx context.Context, log *slog.Logger, rec delivery.Reco
 	}
 	log.Info("sweep done", "pages", rep.Pages, "listed", rep.Listed, "complete", rep.Complete, "continues", rep.Continues, "busy", rep.Busy, "summary", res.Summary)
 	emitMetrics(log, counts)
+	var failed error
 	if runErr != nil {
-		err := fmt.Errorf("%w: %w", ErrUnhandled, runErr)
-		log.Error("sweep not fully handled", "error", err.Error())
-		return res, err
+		failed = fmt.Errorf("%w: %w", ErrUnhandled, runErr)
+		log.Error("sweep not fully handled", "error", failed.Error())
 	}
-	return res, nil
+	// A sweep is not replayed: a failed put fails the run, and the next run, resumed from
+	// the saved place, publishes its own result.
+	return res, h.publish(ctx, log, res, failed)
 }

@@ -314,7 +314,7 @@ func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcom
 	}
 	// Graph stores the new validity time in whole seconds.
 	called := time.Now().UTC().Truncate(time.Second)
-	err := attempt(ctx, opt, o, "revoke", key, func(ctx context.Context) (Call, error) { return g.RevokeSignInSessions(ctx, key) })
+	err := attempt(ctx, opt, o, "POST revokeSignInSessions", key, func(ctx context.Context) (Call, error) { return g.RevokeSignInSessions(ctx, key) })
 	var ge *Error
 	switch {
 	case err == nil:
@@ -378,7 +378,7 @@ func join(a, b string) string {
 // readUser is Graph's User call with the same retries as the revoke.
 func readUser(ctx context.Context, g Graph, key string, o *outcome.Outcome, opt Options) (User, error) {
 	var u User
-	err := attempt(ctx, opt, o, "lookup", key, func(ctx context.Context) (Call, error) {
+	err := attempt(ctx, opt, o, "GET user", key, func(ctx context.Context) (Call, error) {
 		var c Call
 		var err error
 		u, c, err = g.User(ctx, key)
@@ -405,7 +405,9 @@ func attempt(ctx context.Context, opt Options, o *outcome.Outcome, op, key strin
 			callDeadline = d.Add(-opt.Margin)
 		}
 		cctx, cancel := context.WithDeadline(ctx, callDeadline)
+		began := time.Now()
 		c, err := call(cctx)
+		took := time.Since(began)
 		cancel()
 		o.Attempts++
 		if c.RequestID != "" {
@@ -413,7 +415,7 @@ func attempt(ctx context.Context, opt Options, o *outcome.Outcome, op, key strin
 		}
 		var ge *Error
 		isGraph := errors.As(err, &ge)
-		debugCall(opt.Log, op, key, n, c, err, ge)
+		debugCall(opt.Log, op, key, o, n, c, err, ge, took)
 		if opt.Pacer != nil {
 			limit := c.Limit
 			if isGraph && ge.Limit > limit {
@@ -443,24 +445,26 @@ func attempt(ctx context.Context, opt Options, o *outcome.Outcome, op, key strin
 	}
 }
 
-// debugCall writes one DEBUG line per Graph call: what, for whom, how it ended and
-// Graph's request ids. Never a token or a body.
-func debugCall(log *slog.Logger, op, key string, n int, c Call, err error, ge *Error) {
+// debugCall writes one DEBUG line per Graph call: what was called for whom, the HTTP
+// status ("2xx" for a success, whose exact code the SDK does not surface; 0 when no
+// response came), Graph's error code and request ids. Never a token or a body.
+func debugCall(log *slog.Logger, op, key string, o *outcome.Outcome, n int, c Call, err error, ge *Error, took time.Duration) {
 	if log == nil || !log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	status, kind := 200, ""
+	status, code := "2xx", ""
 	switch {
 	case ge != nil:
-		status, kind = ge.Status, ge.Kind.String()
+		status, code = fmt.Sprint(ge.Status), ge.Code
 		if c.RequestID == "" {
 			c = ge.Call
 		}
 	case err != nil:
-		status, kind = 0, "error"
+		status = "error"
 	}
-	log.Debug("graph call", "op", op, "user", key, "attempt", n, "status", status, "kind", kind,
-		"graphRequestId", c.RequestID, "clientRequestId", c.ClientRequestID)
+	log.Debug("graph call", "op", op, "user", key, "alertId", o.AlertID, "userId", o.UserID, "userPrincipalName", o.UserPrincipalName,
+		"attempt", n, "status", status, "code", code, "graphRequestId", c.RequestID, "clientRequestId", c.ClientRequestID,
+		"durationMs", took.Milliseconds())
 }
 
 // minCall is the least time worth starting a Graph call with.

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -207,6 +208,22 @@ func (s *Store) Refresh(ctx context.Context) {
 	s.cache.RefreshNowWithContext(ctx, s.id)
 }
 
+// deniedAction names the action an AccessDenied refused: the one AWS's message names
+// ("... is not authorized to perform: kms:Decrypt ..."), else the API operation that failed.
+// Only the action is taken from the message, never the rest of it.
+func deniedAction(err error, api smithy.APIError) string {
+	if m := performs.FindStringSubmatch(api.ErrorMessage()); m != nil {
+		return m[1]
+	}
+	var op *smithy.OperationError
+	if errors.As(err, &op) && op.Operation() != "" {
+		return "secretsmanager:" + op.Operation()
+	}
+	return "secretsmanager:GetSecretValue"
+}
+
+var performs = regexp.MustCompile(`not authorized to perform: ([a-z0-9-]+:[A-Za-z0-9]+)`)
+
 // describe names the Secrets Manager failure and the fix, keeping the API's code.
 func describe(err error, id string) error {
 	var api smithy.APIError
@@ -215,7 +232,7 @@ func describe(err error, id string) error {
 		case "ResourceNotFoundException":
 			return fmt.Errorf("secret %s does not exist (check GRAPH_SECRET_ID and the region)", id)
 		case "AccessDeniedException":
-			return fmt.Errorf("no permission to read secret %s: the function's role needs secretsmanager:GetSecretValue on it (and kms:Decrypt for a customer-managed key)", id)
+			return fmt.Errorf("no permission to read secret %s: the function's role is denied %s on it (it needs secretsmanager:DescribeSecret and secretsmanager:GetSecretValue on the secret, and kms:Decrypt on a customer-managed key)", id, deniedAction(err, api))
 		case "ThrottlingException":
 			return fmt.Errorf("Secrets Manager throttled the read of %s: %s", id, api.ErrorCode())
 		case "DecryptionFailure":

@@ -119,7 +119,8 @@ func start(ctx context.Context, emu *graphemu.Server, env map[string]string) (*h
 		stop()
 		return nil, nil, nil, err
 	}
-	log := app.Logger(os.Stderr, os.Getenv("LOG_LEVEL"))
+	// The variable Lambda sets from the template's LogLevel, so one name works everywhere.
+	log := app.Logger(os.Stderr, os.Getenv("AWS_LAMBDA_LOG_LEVEL"))
 	cfg, err := app.ConfigFromEnv(os.Getenv)
 	if err == nil {
 		var h *handler.Handler

@@ -4,14 +4,18 @@
 package moto
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,8 +29,9 @@ import (
 
 // Server is a running moto_server.
 type Server struct {
-	URL string // http://127.0.0.1:PORT
-	cmd *exec.Cmd
+	URL   string // http://127.0.0.1:PORT
+	cmd   *exec.Cmd
+	stdin io.Closer // Launch: the script serves until its stdin closes
 }
 
 // ErrMissing says moto_server is not installed.
@@ -83,6 +88,88 @@ func Start(ctx context.Context) (*Server, error) {
 	return nil, errors.New("moto_server did not answer within 30 s")
 }
 
+// ErrNoPython says no Python with moto and the SAM translator was found.
+var ErrNoPython = errors.New("python3 with moto 5.2.1, aws-sam-translator and cfn-lint not found (tried python3 on PATH and ~/.pyenv/shims/python3): they come with the machine image; elsewhere: pip install 'moto[server]' cfn-lint")
+
+var python struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Python returns the python3 that has moto, the SAM translator and cfn-lint: PATH's first,
+// else pyenv's (a bare shell lacks its shims on PATH, and the system python lacks moto).
+func Python() (string, error) {
+	python.once.Do(func() {
+		home, _ := os.UserHomeDir()
+		candidates := []string{filepath.Join(home, ".pyenv", "shims", "python3")}
+		if p, err := exec.LookPath("python3"); err == nil {
+			candidates = append([]string{p}, candidates...)
+		}
+		for _, p := range candidates {
+			if exec.Command(p, "-c", "import moto, samtranslator, cfnlint").Run() == nil {
+				python.path = p
+				return
+			}
+		}
+		python.err = ErrNoPython
+	})
+	return python.path, python.err
+}
+
+// Launch runs a Python script that serves moto in-process (moto's ThreadedMotoServer, where
+// the script can correct moto) and prints "listening http://127.0.0.1:PORT" once it
+// answers; it serves until Stop closes its stdin. The script's other output goes to log.
+func Launch(ctx context.Context, log io.Writer, script string, args ...string) (*Server, error) {
+	py, err := Python()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(py, append([]string{script}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stderr = log
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", script, err)
+	}
+	s := &Server{cmd: cmd, stdin: stdin}
+	url := make(chan string, 1)
+	go func() {
+		lines := bufio.NewScanner(stdout)
+		for lines.Scan() {
+			if u, ok := strings.CutPrefix(lines.Text(), "listening "); ok {
+				url <- u
+			} else {
+				fmt.Fprintln(log, lines.Text())
+			}
+		}
+		close(url)
+		_ = cmd.Wait() // reaped, so Stop sees the process group gone
+	}()
+	select {
+	case u, ok := <-url:
+		if !ok {
+			s.Stop()
+			return nil, fmt.Errorf("%s exited before serving (its errors are in the test log)", script)
+		}
+		s.URL = u
+		return s, nil
+	case <-ctx.Done():
+		s.Stop()
+		return nil, ctx.Err()
+	case <-time.After(60 * time.Second):
+		s.Stop()
+		return nil, fmt.Errorf("%s did not serve within 60 s", script)
+	}
+}
+
 // Env is what an AWS SDK client needs to reach this server instead of AWS.
 func (s *Server) Env() map[string]string {
 	return map[string]string{
@@ -102,6 +189,9 @@ func (s *Server) Env() map[string]string {
 func (s *Server) Stop() {
 	if s == nil || s.cmd == nil || s.cmd.Process == nil {
 		return
+	}
+	if s.stdin != nil {
+		s.stdin.Close()
 	}
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
 	done := make(chan struct{})

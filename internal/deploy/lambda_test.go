@@ -1,0 +1,508 @@
+package deploy
+
+// The function as deployed, run as Lambda runs it: the real bootstrap (built as sam build
+// builds it, for this machine's architecture) under the real Lambda Runtime Interface
+// Emulator, with the environment the rendered template sets and the credentials of its
+// execution role, created in moto with exactly the policies of the transformed template
+// and enforced there. Graph and Entra are the project's emulator, over TLS.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/session-revoker/session-revoker/internal/graphemu"
+	"github.com/session-revoker/session-revoker/internal/outcome"
+	"github.com/session-revoker/session-revoker/internal/resultbus"
+	"github.com/session-revoker/session-revoker/internal/testenv/moto"
+)
+
+// notCalled are grants of the execution role the run below does not call, and why each
+// exists: mostly the Lambda service, which uses the role on the function's behalf. Every
+// other grant must be called by the run, or the test fails: nothing is granted that
+// nobody uses.
+var notCalled = map[string]string{
+	"WriteOwnLogGroup logs:CreateLogStream":            "Lambda writes the function's output to its log group",
+	"WriteOwnLogGroup logs:PutLogEvents":               "Lambda writes the function's output to its log group",
+	"ActiveTracing xray:PutTraceSegments":              "Lambda sends the invocation's trace (Tracing: Active)",
+	"ActiveTracing xray:PutTelemetryRecords":           "Lambda sends the invocation's trace (Tracing: Active)",
+	"PollSoarRequests sqs:ReceiveMessage":              "the SQS event source mapping polls SoarRequestsQueue",
+	"PollSoarRequests sqs:DeleteMessage":               "the event source mapping deletes the records the function handled",
+	"PollSoarRequests sqs:GetQueueAttributes":          "the event source mapping reads the queue's attributes",
+	"OnFailureDestination sqs:SendMessage":             "Lambda's OnFailure destination puts failed async events on FailedAlertsQueue",
+	"WebIdentityTokenForGraph sts:GetWebIdentityToken": "GraphAuth=federated only (not this run): the token Entra trusts instead of a secret",
+}
+
+// grant is one action a statement of the role allows on one resource.
+type grant struct{ sid, action, resource string }
+
+func (g grant) key() string { return g.sid + " " + g.action }
+
+func TestDeployedFunctionUnderIAM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bootstrap and runs it under the Runtime Interface Emulator")
+	}
+	ctx := context.Background()
+	st := deploy(t, live)
+	fn := st.get(t, "RevokeFunction")
+	env := launch(t)
+	admin := env.admin()
+
+	emu := graphemu.NewServer(graphemu.DefaultUsers())
+	t.Cleanup(emu.Close)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "graphemu-ca.pem")
+	if err := os.WriteFile(caFile, emu.CertificatePEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// What the stack creates, created in moto under the names the rendered template gives.
+	secretName := scalar(st.Params["GraphSecretName"])
+	secretValue := fmt.Sprintf(`{"tenantId": %q, "clientId": %q, "clientSecret": %q}`, emu.TenantID, emu.ClientID, emu.ClientSecret)
+	if _, err := secretsmanager.NewFromConfig(admin).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(secretName), SecretString: aws.String(secretValue)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := moto.CreateStateTable(ctx, dynamodb.NewFromConfig(admin), st.get(t, "StateTable").Name); err != nil {
+		t.Fatal(err)
+	}
+	q := sqs.NewFromConfig(admin)
+	for _, id := range []string{"FailedAlertsQueue", "SoarRequestsQueue"} {
+		if _, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(st.get(t, id).Name)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A SOAR platform's rule on the result bus, into a queue the test reads.
+	results := watchResults(t, env, scalar(st.Params["ResultBusName"]))
+	role := st.get(t, "RevokeFunctionRole")
+	inline := map[string]any{}
+	policies, _ := role.Properties["Policies"].([]any)
+	for _, p := range policies {
+		inline[str(p, "PolicyName")] = path(p, "PolicyDocument")
+	}
+	creds := env.role(t, role.Name, role.Properties["AssumeRolePolicyDocument"], inline, strs(role.Properties["ManagedPolicyArns"]))
+	key, _ := creds.Credentials.Retrieve(ctx)
+	env.enforce(t, true)
+
+	fnEnv := lambdaEnvironment(t, st, fn)
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": key.AccessKeyID, "AWS_SECRET_ACCESS_KEY": key.SecretAccessKey, "AWS_SESSION_TOKEN": key.SessionToken,
+		"AWS_ENDPOINT_URL": env.URL,
+		"SSL_CERT_FILE":    caFile, "GRAPH_BASE_URL": emu.GraphRoot(), "AZURE_AUTHORITY_HOST": emu.AuthorityHost(),
+	} {
+		fnEnv[k] = v
+	}
+	rie := startRIE(t, buildBootstrap(t, dir), fnEnv)
+
+	fixture := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	sqsBatch, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
+		"messageId": "0c2d9a4e-1b7f-4e3a-9c5d-6f8e0a2b4c61", "eventSource": "aws:sqs", "body": string(fixture("entra-risk-detection.json")),
+		"eventSourceARN": arnOf(t, st, "SoarRequestsQueue"),
+	}}})
+	emu.SetDenied("MeganB@contoso.onmicrosoft.com")
+	type invocation struct {
+		name, payload string
+		check         func(t *testing.T, body []byte)
+	}
+	revoked := func(upn string) func(t *testing.T, body []byte) {
+		return func(t *testing.T, body []byte) {
+			var res outcome.Result
+			if err := json.Unmarshal(body, &res); err != nil || len(res.Targets) == 0 {
+				t.Fatalf("not a result: %s", body)
+			}
+			for _, tg := range res.Targets {
+				if strings.EqualFold(tg.UserPrincipalName, upn) && tg.Status == outcome.Revoked {
+					return
+				}
+			}
+			t.Errorf("%s not revoked: %s", upn, body)
+		}
+	}
+	for _, inv := range []invocation{
+		{"cold: an EventBridge alert", string(fixture("graph-security-alert.json")), revoked("AdeleV@contoso.onmicrosoft.com")},
+		{"warm: an SQS record", string(sqsBatch), func(t *testing.T, body []byte) {
+			if string(body) != `{"batchItemFailures":[]}` {
+				t.Errorf("batch response %s", body)
+			}
+		}},
+		{"the same event redelivered", string(fixture("graph-security-alert.json")), func(t *testing.T, body []byte) {
+			var res outcome.Result
+			if json.Unmarshal(body, &res) != nil || !res.Replayed {
+				t.Errorf("not replayed: %s", body)
+			}
+		}},
+		// What EventBridge Scheduler sends: the shipped schedules' own input.
+		{"the risky-user schedule", str(st.get(t, "RevokeFunctionRiskyUserSweep").Properties, "Target", "Input"), revoked("IsaiahL@contoso.onmicrosoft.com")},
+		{"the group schedule, approved", str(st.get(t, "RevokeFunctionGroupSweep").Properties, "Target", "Input"), revoked("GradyA@contoso.onmicrosoft.com")},
+		{"a direct request", string(fixture("direct-user-id.json")), revoked("PattiF@contoso.onmicrosoft.com")},
+		{"a user Graph refuses", `{"userId": "MeganB@contoso.onmicrosoft.com", "reason": "test"}`, func(t *testing.T, body []byte) {
+			if !strings.Contains(string(body), "errorMessage") || !strings.Contains(string(body), "User.RevokeSessions.All") {
+				t.Errorf("a failed revoke did not fail the invocation naming the permission: %s", body)
+			}
+		}},
+	} {
+		t.Run(inv.name, func(t *testing.T) { inv.check(t, rie.invoke(t, inv.payload)) })
+	}
+	if revokes := revokeCalls(emu); strings.Join(revokes, ",") != "AdeleV,AlexW,GradyA,HenriettaM,IsaiahL,JohannaL,JoniS,PattiF" {
+		t.Errorf("Graph revoked %v", revokes)
+	}
+
+	t.Run("every AWS action allowed, every grant used", func(t *testing.T) {
+		called := map[string][]string{}
+		for _, a := range env.authorisations(t) {
+			if !strings.Contains(a.Principal, ":assumed-role/"+role.Name+"/") {
+				continue
+			}
+			if !a.Allowed {
+				t.Errorf("the role was denied %s on %s", a.Action, a.Resource)
+			}
+			called[a.Action] = append(called[a.Action], a.Resource)
+		}
+		if len(called) == 0 {
+			t.Fatal("the function made no AWS call under the role: the run is broken")
+		}
+		var report []string
+		for _, g := range roleGrants(t, st) {
+			used := false
+			for _, r := range called[g.action] {
+				used = used || globMatch(g.resource, r)
+			}
+			reason, listed := notCalled[g.key()]
+			switch {
+			case used && listed:
+				t.Errorf("%s is called by the function: drop it from notCalled", g.key())
+			case used:
+				report = append(report, fmt.Sprintf("%-28s %-32s called by the function", g.sid, g.action))
+			case listed:
+				report = append(report, fmt.Sprintf("%-28s %-32s not called: %s", g.sid, g.action, reason))
+			default:
+				t.Errorf("%s is granted on %s but never called: remove it, or say who uses it in notCalled", g.key(), g.resource)
+			}
+		}
+		for k := range notCalled {
+			found := false
+			for _, g := range roleGrants(t, deploy(t, federated)) {
+				found = found || g.key() == k
+			}
+			for _, g := range roleGrants(t, st) {
+				found = found || g.key() == k
+			}
+			if !found {
+				t.Errorf("notCalled lists %s, which the role does not grant", k)
+			}
+		}
+		sort.Strings(report)
+		t.Logf("the execution role's grants:\n%s", strings.Join(report, "\n"))
+	})
+
+	env.enforce(t, false)
+	t.Run("a result event for every invocation", func(t *testing.T) {
+		events := results(t)
+		if len(events) != 7 {
+			t.Fatalf("%d result events for 7 invocations: %v", len(events), events)
+		}
+		replayed := 0
+		for _, e := range events {
+			if e.Source != resultbus.Source || e.DetailType != resultbus.DetailType || len(e.Detail.Alerts) == 0 {
+				t.Errorf("event %+v", e)
+			}
+			if e.Detail.Replayed {
+				replayed++
+			}
+		}
+		if replayed != 1 {
+			t.Errorf("%d replayed results, want the redelivery's", replayed)
+		}
+	})
+
+	t.Run("logs", func(t *testing.T) {
+		out := rie.output()
+		for _, secret := range []string{emu.ClientSecret, key.SecretAccessKey, key.SessionToken} {
+			if strings.Contains(out, secret) {
+				t.Error("a secret or credential is in the function's output")
+			}
+		}
+		if bearer := regexp.MustCompile(`(?i)bearer\s+[a-z0-9._-]{8,}`); bearer.MatchString(out) {
+			t.Error("a bearer token is in the function's output")
+		}
+		var graphCalls, decisions int
+		emf := map[string]bool{} // metric name, with a FunctionName-only dimension set
+		for _, line := range strings.Split(out, "\n") {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) != nil {
+				continue
+			}
+			switch rec["msg"] {
+			case "graph call":
+				graphCalls++
+				if rec["level"] != "DEBUG" || rec["graphRequestId"] == "" || rec["status"] == nil || rec["requestId"] == nil {
+					t.Errorf("graph call line %s", line)
+				}
+			case "decision":
+				decisions++
+			case "metrics":
+				if rec["FunctionName"] != fn.Name {
+					t.Errorf("metrics for FunctionName %v, not %s", rec["FunctionName"], fn.Name)
+				}
+				for _, cwm := range path(rec, "_aws", "CloudWatchMetrics").([]any) {
+					for _, dims := range path(cwm, "Dimensions").([]any) {
+						if d := strs(dims); len(d) == 1 && d[0] == "FunctionName" {
+							for _, m := range path(cwm, "Metrics").([]any) {
+								emf[str(m, "Name")] = true
+							}
+						}
+					}
+				}
+			}
+		}
+		if graphCalls < 5 || decisions < 5 {
+			t.Errorf("LogLevel=DEBUG wrote %d Graph call and %d decision lines", graphCalls, decisions)
+		}
+		// Each alarm on the function's own metrics watches one it emits, per function.
+		for _, a := range st.ofType("AWS::CloudWatch::Alarm") {
+			if str(a.Properties, "Namespace") == "SessionRevoker" && !emf[str(a.Properties, "MetricName")] {
+				t.Errorf("alarm %s watches %s, which the function does not emit per FunctionName", a.ID, str(a.Properties, "MetricName"))
+			}
+		}
+	})
+}
+
+// lambdaEnvironment is what Lambda puts in the function's environment: the template's
+// variables and Lambda's own.
+func lambdaEnvironment(t *testing.T, st *stack, fn resource) map[string]string {
+	t.Helper()
+	env := map[string]string{
+		"AWS_REGION": region, "AWS_DEFAULT_REGION": region,
+		"AWS_LAMBDA_FUNCTION_NAME":        fn.Name,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT":     scalar(fn.Properties["Timeout"]),
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": scalar(fn.Properties["MemorySize"]),
+		"AWS_LAMBDA_LOG_FORMAT":           str(fn.Properties, "LoggingConfig", "LogFormat"),
+		"AWS_LAMBDA_LOG_LEVEL":            str(fn.Properties, "LoggingConfig", "ApplicationLogLevel"),
+		"AWS_LAMBDA_LOG_GROUP_NAME":       str(fn.Properties, "LoggingConfig", "LogGroup"),
+		// Never a developer's profile or IMDS.
+		"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull, "AWS_EC2_METADATA_DISABLED": "true",
+		"LOG_LEVEL": "error", // the emulator's own log, not the function's
+	}
+	vars, _ := path(fn.Properties, "Environment", "Variables").(map[string]any)
+	for k, v := range vars {
+		env[k] = scalar(v)
+	}
+	return env
+}
+
+// roleGrants lists every (statement, action, resource) the execution role allows.
+func roleGrants(t *testing.T, st *stack) []grant {
+	t.Helper()
+	var out []grant
+	for _, s := range identityStatements(t, st) {
+		if s.Role != "RevokeFunctionRole" || str(s.Body, "Effect") != "Allow" {
+			continue
+		}
+		for _, a := range strs(s.Body["Action"]) {
+			for _, r := range strs(s.Body["Resource"]) {
+				out = append(out, grant{sid: str(s.Body, "Sid"), action: a, resource: r})
+			}
+		}
+	}
+	return out
+}
+
+// globMatch is IAM's resource matching: "*" any run, "?" one character.
+func globMatch(pattern, value string) bool {
+	var re strings.Builder
+	for _, c := range pattern {
+		switch c {
+		case '*':
+			re.WriteString(".*")
+		case '?':
+			re.WriteString(".")
+		default:
+			re.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	return regexp.MustCompile("^" + re.String() + "$").MatchString(value)
+}
+
+func revokeCalls(emu *graphemu.Server) []string {
+	var out []string
+	for _, r := range emu.Requests() {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/revokeSignInSessions") && r.Status/100 == 2 {
+			user := strings.TrimSuffix(strings.TrimPrefix(r.Path, "/v1.0/users/"), "/revokeSignInSessions")
+			if u, ok := emu.User(user); ok {
+				user = u.UserPrincipalName
+			}
+			user, _, _ = strings.Cut(user, "@")
+			out = append(out, user)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// buildBootstrap builds the function as the Makefile's build-RevokeFunction does (-tags
+// lambda.norpc), for this machine's architecture so that it runs here.
+func buildBootstrap(t *testing.T, dir string) string {
+	t.Helper()
+	out := filepath.Join(dir, "bootstrap")
+	// The flags of functions/revoke's own tests, so the build cache serves both.
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", out, "./functions/revoke")
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, msg)
+	}
+	return out
+}
+
+// rie is a running Runtime Interface Emulator with the bootstrap under it.
+type rie struct {
+	url string
+	out lockedWriter
+}
+
+// startRIE runs `go tool aws-lambda-rie` (pinned in go.mod) with bootstrap as the function.
+func startRIE(t *testing.T, bootstrap string, env map[string]string) *rie {
+	t.Helper()
+	tool, err := exec.Command("go", "tool", "-n", "aws-lambda-rie").Output()
+	if err != nil {
+		t.Fatalf("go tool -n aws-lambda-rie: %v (the emulator is a tool in go.mod)", err)
+	}
+	invokeAddr, apiAddr := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(strings.TrimSpace(string(tool)), "--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", apiAddr, bootstrap)
+	cmd.Dir = filepath.Dir(bootstrap)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	r := &rie{url: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations", out: lockedWriter{mu: new(sync.Mutex), w: &bytes.Buffer{}}}
+	cmd.Stdout, cmd.Stderr = r.out, r.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // so the bootstrap under it ends too
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("emulator and function output:\n%s", r.output())
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", invokeAddr); err == nil {
+			c.Close()
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Runtime Interface Emulator did not listen on %s:\n%s", invokeAddr, r.output())
+		}
+	}
+}
+
+func (r *rie) output() string { return r.out.String() }
+
+// invoke is Lambda's Invoke API: the function's response body (a result, a batch
+// response, or Lambda's error document).
+func (r *rie) invoke(t *testing.T, payload string) []byte {
+	t.Helper()
+	client := &http.Client{Timeout: 90 * time.Second}
+	resp, err := client.Post(r.url, "application/json", strings.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("invoke: %s %s", resp.Status, b.String())
+	}
+	return b.Bytes()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type resultEvent struct {
+	Source     string         `json:"source"`
+	DetailType string         `json:"detail-type"`
+	Detail     outcome.Result `json:"detail"`
+}
+
+// watchResults puts a SOAR platform's rule on the result bus; the function returned reads
+// every result event it received.
+func watchResults(t *testing.T, env *awsEnv, bus string) func(t *testing.T) []resultEvent {
+	t.Helper()
+	ctx := context.Background()
+	cfg := env.admin()
+	eb, q := eventbridge.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	if bus != "default" {
+		if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queue, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("soar-results")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pattern := fmt.Sprintf(`{"source": [%q], "detail-type": [%q]}`, resultbus.Source, resultbus.DetailType)
+	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("soar"), EventBusName: aws.String(bus), EventPattern: aws.String(pattern)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("soar"), EventBusName: aws.String(bus),
+		Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String("arn:aws:sqs:" + region + ":" + account + ":soar-results")}}}); err != nil {
+		t.Fatal(err)
+	}
+	return func(t *testing.T) []resultEvent {
+		var out []resultEvent
+		for {
+			msgs, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: queue.QueueUrl, MaxNumberOfMessages: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs.Messages) == 0 {
+				return out
+			}
+			for _, m := range msgs.Messages {
+				var e resultEvent
+				if err := json.NewDecoder(bufio.NewReader(strings.NewReader(aws.ToString(m.Body)))).Decode(&e); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, e)
+				q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: queue.QueueUrl, ReceiptHandle: m.ReceiptHandle})
+			}
+		}
+	}
+}
