@@ -629,12 +629,12 @@ func TestCallsStopAtTheMargin(t *testing.T) {
 	}
 }
 
-// TestRetryReportsItsOwnRevokes: Lambda's retry of a delivery (or a sweep's chunk) whose
-// first attempt revoked a user reports that user revoked, with when, not suppressed by
-// its own earlier attempt, and sends nothing again.
+// TestRetryReportsItsOwnRevokes: the retry of a sweep's chunk whose first attempt revoked
+// a user reports that user revoked, with when, not suppressed by its own earlier attempt,
+// and sends nothing again.
 func TestRetryReportsItsOwnRevokes(t *testing.T) {
 	sup := &memSuppressor{at: map[string]time.Time{}, alert: map[string]string{}}
-	opt := Options{Suppress: sup, SuppressWindow: 30 * time.Minute}
+	opt := Options{Suppress: sup, SuppressWindow: 30 * time.Minute, Sweep: true}
 	g := newGraph()
 	g.revoke[alexID] = []error{denied, nil}
 	first := Run(context.Background(), decide(policy.Settings{}, oid(adeleID), oid(alexID)), connectTo(g), opt)
@@ -642,7 +642,7 @@ func TestRetryReportsItsOwnRevokes(t *testing.T) {
 		t.Fatalf("first attempt: %+v", first)
 	}
 	retry := Run(context.Background(), decide(policy.Settings{}, oid(adeleID), oid(alexID)), connectTo(g), opt)
-	if retry[0].Status != outcome.Revoked || !strings.Contains(retry[0].Reason, "earlier attempt of this delivery") || retry[1].Status != outcome.Revoked {
+	if retry[0].Status != outcome.Revoked || !strings.Contains(retry[0].Reason, "earlier attempt of this chunk") || retry[1].Status != outcome.Revoked {
 		t.Fatalf("retry: %+v", retry)
 	}
 	if n := g.count("revoke " + adeleID); n != 1 {

@@ -1,171 +1,66 @@
-package sweep
+package sweep_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/session-revoker/session-revoker/internal/alert"
+	"github.com/session-revoker/session-revoker/internal/delivery"
 	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/policy"
+	"github.com/session-revoker/session-revoker/internal/revoke"
+	. "github.com/session-revoker/session-revoker/internal/sweep"
+	"github.com/session-revoker/session-revoker/internal/sweep/sweeptest"
 )
 
-// memProgress is the state table's sweep runs in memory, with the same conditions.
-type memProgress struct {
-	mu   sync.Mutex
-	runs map[string]*Run
-	done map[string]map[int]bool
-}
+const group = "c5a3e8f1-2b7d-4e9a-9f61-3d8b2a7c4e15"
 
-func newProgress() *memProgress {
-	return &memProgress{runs: map[string]*Run{}, done: map[string]map[int]bool{}}
-}
-
-func (m *memProgress) Start(_ context.Context, run Run, stale time.Duration) (bool, Run, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if old, ok := m.runs[run.Name]; ok && !old.Summarized && run.StartedAt.Sub(old.UpdatedAt) < stale {
-		return false, *old, nil
-	}
-	run.Counts = map[outcome.Status]int{}
-	m.runs[run.Name], m.done[run.Name] = &run, map[int]bool{}
-	return true, run, nil
-}
-
-func (m *memProgress) Get(_ context.Context, name string) (Run, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.runs[name]
-	if !ok {
-		return Run{}, false, nil
-	}
-	return *r, true, nil
-}
-
-func (m *memProgress) Planned(_ context.Context, name, run string, step, listed, chunks int, done bool, counts map[outcome.Status]int) (Run, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r := m.runs[name]
-	if r == nil || r.ID != run || r.Step != step {
-		return Run{}, false, nil
-	}
-	r.Step, r.Listed, r.Planned, r.ListingDone = step+1, r.Listed+listed, r.Planned+chunks, done
-	for st, n := range counts {
-		r.Counts[st] += n
-	}
-	return *r, true, nil
-}
-
-func (m *memProgress) ChunkDone(_ context.Context, name, run string, seq int, counts map[outcome.Status]int) (Run, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r := m.runs[name]
-	if r == nil || r.ID != run || m.done[name][seq] {
-		if r == nil {
-			return Run{}, false, nil
-		}
-		return *r, false, nil
-	}
-	m.done[name][seq] = true
-	r.Done++
-	for st, n := range counts {
-		r.Counts[st] += n
-	}
-	return *r, true, nil
-}
-
-func (m *memProgress) Summarized(_ context.Context, name, run string) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r := m.runs[name]
-	if r == nil || r.ID != run || r.Summarized {
-		return false, nil
-	}
-	r.Summarized = true
-	return true, nil
-}
-
-func (m *memProgress) Stop(_ context.Context, name, reason string) (Run, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r := m.runs[name]
-	if r == nil || r.Summarized {
-		return Run{}, false, nil
-	}
-	r.Stopped, r.StopReason = true, reason
-	return *r, true, nil
-}
-
-// memQueue is the sweep queue: work in order, each with its receive count.
-type memQueue struct {
-	mu    sync.Mutex
-	items []queued
-	sent  int
-}
-
-type queued struct {
-	w        Work
-	receives int
-}
-
-func (q *memQueue) Send(_ context.Context, ws []Work) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, w := range ws {
-		// Through the encoding the real queue uses.
-		b, err := Encode(w)
-		if err != nil {
-			return err
-		}
-		back, err := Decode(b)
-		if err != nil {
-			return err
-		}
-		q.items = append(q.items, queued{w: back})
-		q.sent++
-	}
-	return nil
-}
-
-// drain runs every message to the end, as the event source mapping would: a message
-// whose handling fails comes back with its receive count up, until maxReceives.
-func drain(t *testing.T, e *Engine, q *memQueue, maxReceives int) (failures []error) {
+func parse(t *testing.T, body string) (Spec, error) {
 	t.Helper()
-	for steps := 0; ; steps++ {
-		if steps > 100000 {
-			t.Fatal("the queue never drained")
-		}
-		q.mu.Lock()
-		if len(q.items) == 0 {
-			q.mu.Unlock()
-			return failures
-		}
-		it := q.items[0]
-		q.items = q.items[1:]
-		q.mu.Unlock()
-		it.receives++
-		if err := e.Handle(context.Background(), it.w, it.receives); err != nil {
-			failures = append(failures, err)
-			if it.receives < maxReceives {
-				q.mu.Lock()
-				q.items = append(q.items, it)
-				q.mu.Unlock()
-			}
-		}
+	if !delivery.Valid([]byte(body)) {
+		t.Fatalf("test input is not JSON: %s", body)
 	}
+	return Parse(delivery.TopLevel([]byte(body)))
+}
+
+// pages is a Graph listing: page i of users, linked as Graph links them.
+type pages struct{ users [][]alert.Principal }
+
+func (p pages) ListUsers(_ context.Context, link string) (Page, error) {
+	i := 0
+	if _, tok, ok := strings.Cut(link, "skiptoken="); ok {
+		fmt.Sscanf(tok, "%d", &i)
+	}
+	if i >= len(p.users) {
+		return Page{}, &revoke.Error{Kind: revoke.BadRequest, Status: 400, Message: "bad skip token"}
+	}
+	page := Page{Users: p.users[i]}
+	if i+1 < len(p.users) {
+		u, _ := url.Parse(link)
+		q := u.Query()
+		q.Set("$skiptoken", fmt.Sprint(i+1))
+		page.Next = "https://graph.microsoft.com/v1.0" + strings.TrimPrefix(u.Path, "/v1.0") + "?" + q.Encode()
+	}
+	return page, nil
+}
+
+func drain(t *testing.T, e *Engine, q *sweeptest.Queue, maxReceives int) []error {
+	t.Helper()
+	return q.Drain(func(w Work, receives int) error { return e.Handle(context.Background(), w, receives) }, maxReceives)
 }
 
 // world is an engine over fakes: a Graph listing of pages, a Carry that revokes everyone
 // it is asked to (but those in fail, who fail fails times each), and records of it all.
 type world struct {
 	e        *Engine
-	q        *memQueue
-	p        *memProgress
+	q        *sweeptest.Queue
+	p        *sweeptest.Progress
 	mu       sync.Mutex
 	revoked  map[string]int // key -> revokes sent
 	fail     map[string]int // key -> attempts still to fail
@@ -174,9 +69,9 @@ type world struct {
 	poison   []Poison
 }
 
-func newWorld(pages [][]alert.Principal) *world {
-	w := &world{q: &memQueue{}, p: newProgress(), revoked: map[string]int{}, fail: map[string]int{}}
-	l := &fakeLister{pages: pages}
+func newWorld(listing [][]alert.Principal) *world {
+	w := &world{q: &sweeptest.Queue{}, p: sweeptest.NewProgress(), revoked: map[string]int{}, fail: map[string]int{}}
+	l := pages{listing}
 	w.e = &Engine{
 		Progress: w.p, Queue: w.q,
 		Lister: func(context.Context) (Lister, error) { return l, nil },
@@ -289,11 +184,13 @@ func TestEngineMessagesAreIdempotent(t *testing.T) {
 	if _, err := w.e.Start(context.Background(), approvedGroup(t)); err != nil {
 		t.Fatal(err)
 	}
-	for steps := 0; len(w.q.items) > 0; steps++ {
-		it := w.q.items[0]
-		w.q.items = w.q.items[1:]
+	for {
+		it, ok := w.q.Pop()
+		if !ok {
+			break
+		}
 		for range 2 {
-			if err := w.e.Handle(context.Background(), it.w, 1); err != nil {
+			if err := w.e.Handle(context.Background(), it, 1); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -348,8 +245,8 @@ func TestEngineBlastRadius(t *testing.T) {
 	w := newWorld([][]alert.Principal{listed("m", 4), listed("n", 4)})
 	s, _ := parse(t, `{"sweep":{"name":"g","group":"`+group+`"}}`)
 	started, err := w.e.Start(context.Background(), s)
-	if err == nil || !strings.Contains(err.Error(), "MAX_TARGETS_PER_SWEEP=5") || started.Started || w.q.sent != 0 {
-		t.Fatalf("err %v, started %+v, queued %d", err, started, w.q.sent)
+	if err == nil || !strings.Contains(err.Error(), "MAX_TARGETS_PER_SWEEP=5") || started.Started || w.q.Sent() != 0 {
+		t.Fatalf("err %v, started %+v, queued %d", err, started, w.q.Sent())
 	}
 	if got := outcome.Summarise(started.Targets); got[outcome.NeedsApproval] != 8 {
 		t.Errorf("targets %v", got)
@@ -370,8 +267,8 @@ func TestEngineOneRunAtATime(t *testing.T) {
 	w := newWorld([][]alert.Principal{listed("m", 3)})
 	first, _ := w.e.Start(context.Background(), approvedGroup(t))
 	second, err := w.e.Start(context.Background(), approvedGroup(t))
-	if err != nil || second.Started || second.Run.ID != first.Run.ID || w.q.sent != 1 {
-		t.Fatalf("second start: %v %+v, %d queued", err, second, w.q.sent)
+	if err != nil || second.Started || second.Run.ID != first.Run.ID || w.q.Sent() != 1 {
+		t.Fatalf("second start: %v %+v, %d queued", err, second, w.q.Sent())
 	}
 }
 
@@ -382,9 +279,8 @@ func TestEngineStop(t *testing.T) {
 	w := newWorld([][]alert.Principal{all[:100], all[100:200], all[200:]})
 	w.e.Start(context.Background(), approvedGroup(t))
 	// Plan step 0 (queues chunk 0 and step 1), then the operator stops it.
-	it := w.q.items[0]
-	w.q.items = w.q.items[1:]
-	if err := w.e.Handle(context.Background(), it.w, 1); err != nil {
+	it, _ := w.q.Pop()
+	if err := w.e.Handle(context.Background(), it, 1); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := w.e.Stop(context.Background(), "offboarding", "wrong group"); !ok {
@@ -445,8 +341,8 @@ func TestEngineExplicitList(t *testing.T) {
 			t.Errorf("%s: %v, want %q", name, err, c.want)
 		}
 	}
-	if w.q.sent != 0 {
-		t.Errorf("%d messages queued for refused lists", w.q.sent)
+	if w.q.Sent() != 0 {
+		t.Errorf("%d messages queued for refused lists", w.q.Sent())
 	}
 }
 
@@ -513,4 +409,56 @@ func FuzzParseList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// oneUser is a Graph that knows one user, for the protected list to resolve.
+type oneUser struct{ u revoke.User }
+
+func (g oneUser) RevokeSignInSessions(context.Context, string) (revoke.Call, error) {
+	return revoke.Call{}, nil
+}
+
+func (g oneUser) User(_ context.Context, key string) (revoke.User, revoke.Call, error) {
+	if strings.EqualFold(key, g.u.UserPrincipalName) || strings.EqualFold(key, g.u.ID) {
+		return g.u, revoke.Call{}, nil
+	}
+	return revoke.User{}, revoke.Call{}, &revoke.Error{Kind: revoke.NotFound, Status: 404}
+}
+
+// Protected accounts and guests get the same treatment as from an alert: the listing's
+// ids and user types are Graph's, so no lookup is needed to judge them.
+func TestSweepKeepsTheGuardrails(t *testing.T) {
+	prot, err := policy.ParseProtected("breakglass@contoso.onmicrosoft.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bgID = "0f6d3b9e-2a4c-4e8b-9d1f-5c7a3e6b8d42"
+	w := newWorld([][]alert.Principal{{
+		{UserID: bgID, UserPrincipalName: "breakglass@contoso.onmicrosoft.com", UserType: "Member"},
+		{UserID: "e5b2a8d4-9c1f-4a3e-b7d6-0c8f5e2a9b16", UserPrincipalName: "ext_fabrikam.com#EXT#@contoso.onmicrosoft.com", UserType: "Guest"},
+		{UserID: "4d2c6f3a-8b1e-4f6a-9c3d-2e7b5a1f0c91", UserPrincipalName: "adelev@contoso.onmicrosoft.com", UserType: "Member"},
+	}})
+	graph := oneUser{revoke.User{ID: bgID, UserPrincipalName: "breakglass@contoso.onmicrosoft.com", UserType: "Member"}}
+	var got []outcome.Outcome
+	w.e.Carry = func(ctx context.Context, ds []policy.Decision) []outcome.Outcome {
+		out := revoke.Run(ctx, ds, func(context.Context) (revoke.Graph, error) { return graph, nil }, revoke.Options{Guard: &revoke.Guard{List: prot}})
+		got = append(got, out...)
+		return out
+	}
+	s, _ := parse(t, `{"sweep":{"name":"g","group":"`+group+`","dryRun":true}}`)
+	if _, err := w.e.Start(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, w.e, w.q, 5)
+	want := []outcome.Status{outcome.Skipped, outcome.Skipped, outcome.WouldRevoke}
+	for i, st := range want {
+		if i >= len(got) || got[i].Status != st {
+			t.Fatalf("targets = %+v, want statuses %v", got, want)
+		}
+	}
+	for _, o := range got {
+		if o.Attempts != 0 {
+			t.Errorf("%s: %d Graph calls for a listed user", o.UserPrincipalName, o.Attempts)
+		}
+	}
 }
