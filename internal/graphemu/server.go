@@ -61,6 +61,7 @@ type Server struct {
 	users     []User
 	index     map[string]int       // lowercase id and UPN -> users index
 	tokens    map[string]time.Time // issued access token -> expiry
+	tokenApp  map[string]string    // issued access token -> the client id it was issued to
 	issued    int                  // successful token issuances
 	faults    []*queuedFault
 	requests  []*Request
@@ -68,6 +69,7 @@ type Server struct {
 	pageSize  int           // WithPageSize; 0: Graph's caps
 	latency   time.Duration // WithLatency: added before every answer
 	feed      feed          // alerts_v2 and riskDetections (alerts.go)
+	throttle  throttle      // the identity service's limits (throttle.go)
 	closeOnce sync.Once
 }
 
@@ -107,6 +109,9 @@ type Request struct {
 	// this server issued and that has not expired.
 	HasBearer       bool
 	ClientRequestID string // client-request-id header
+	// ThrottlePriority is the x-ms-throttle-priority header as sent ("" when absent):
+	// sweeps send Low, alerts send none or Normal.
+	ThrottlePriority string
 	// Status is the status the emulator answered; 0 when it sent none (a Reset fault, or the
 	// client went away or the server closed during a Delay).
 	Status int
@@ -149,6 +154,7 @@ func NewServer(users []User, opts ...Option) *Server {
 		clientSecret: DefaultClientSecret,
 		closing:      make(chan struct{}),
 		tokens:       make(map[string]time.Time),
+		tokenApp:     make(map[string]string),
 		index:        make(map[string]int, 2*len(users)),
 	}
 	for _, u := range users {
@@ -445,11 +451,12 @@ func (s *Server) record(r *http.Request) *Request {
 	}
 	_, bearer := bearerToken(r)
 	rec := &Request{
-		Method:          r.Method,
-		Path:            r.URL.Path,
-		RawPath:         rawPath,
-		RawQuery:        r.URL.RawQuery,
-		ClientRequestID: r.Header.Get("client-request-id"),
+		Method:           r.Method,
+		Path:             r.URL.Path,
+		RawPath:          rawPath,
+		RawQuery:         r.URL.RawQuery,
+		ClientRequestID:  r.Header.Get("client-request-id"),
+		ThrottlePriority: r.Header.Get("x-ms-throttle-priority"),
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
