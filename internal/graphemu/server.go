@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +61,7 @@ type Server struct {
 	mu        sync.Mutex
 	users     []User
 	index     map[string]int       // lowercase id and UPN -> users index
+	groups    map[string][]int     // lowercase group id -> its members' users indices, in order
 	tokens    map[string]time.Time // issued access token -> expiry
 	tokenApp  map[string]string    // issued access token -> the client id it was issued to
 	issued    int                  // successful token issuances
@@ -156,6 +158,7 @@ func NewServer(users []User, opts ...Option) *Server {
 		tokens:       make(map[string]time.Time),
 		tokenApp:     make(map[string]string),
 		index:        make(map[string]int, 2*len(users)),
+		groups:       make(map[string][]int),
 	}
 	for _, u := range users {
 		s.addUser(normalizeUser(u))
@@ -177,6 +180,11 @@ func (s *Server) addUser(u User) {
 	s.users = append(s.users, u)
 	s.index[strings.ToLower(u.ID)] = len(s.users) - 1
 	s.index[strings.ToLower(u.UserPrincipalName)] = len(s.users) - 1
+	for i, g := range u.Groups {
+		if !slices.Contains(u.Groups[:i], g) { // a group named twice lists its member once
+			s.groups[g] = append(s.groups[g], len(s.users)-1)
+		}
+	}
 }
 
 // Close stops the server. Requests held by a Delay fault are released without an answer.
