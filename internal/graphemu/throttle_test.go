@@ -117,40 +117,41 @@ func TestWriteQuota(t *testing.T) {
 	}
 }
 
-// Low requests are refused from 90% of the quota while Normal and High go on to 100%.
+// Low requests are refused from 95% of the quota while Normal and High go on to 100%.
 func TestLowPriorityIsThrottledFirst(t *testing.T) {
 	clock := newFakeClock()
-	srv := newTestServer(t, WithWriteQuota(10, 10*time.Second), WithClock(clock.now))
+	srv := newTestServer(t, WithWriteQuota(20, 20*time.Second), WithClock(clock.now))
 	tok := getToken(t, srv)
-	for i := range 9 {
+	for i := range 19 {
 		clock.advance(time.Second)
 		if st := revokeAs(t, srv, tok, adeleID, "low").StatusCode; st != 200 { // case as Graph reads it: any
 			t.Fatalf("low write %d: %d", i+1, st)
 		}
 	}
-	// Nine in the window (from 1 s to 9 s): Low must wait until the first leaves (at 11 s).
+	// Nineteen in the window (from 1 s to 19 s), 95% of 20: Low must wait until the first
+	// leaves (at 21 s).
 	low := answerOf(revokeAs(t, srv, tok, adeleID, PriorityLow))
 	if low.status != http.StatusTooManyRequests || low.retry != "2" {
-		t.Errorf("tenth, Low: %+v, want 429 after 2 s", low)
+		t.Errorf("twentieth, Low: %+v, want 429 after 2 s", low)
 	}
 	if st := revokeAs(t, srv, tok, adeleID, "").StatusCode; st != 200 {
-		t.Errorf("tenth, no priority: %d", st)
+		t.Errorf("twentieth, no priority: %d", st)
 	}
 	// Full: High gets nothing beyond the quota.
 	if a := answerOf(revokeAs(t, srv, tok, adeleID, PriorityHigh)); a.status != http.StatusTooManyRequests || a.retry != "2" {
-		t.Errorf("eleventh, High: %+v", a)
+		t.Errorf("twenty-first, High: %+v", a)
 	}
-	// Ten in the window; Low needs two to leave (the writes at 1 s and 2 s: at 12 s).
-	clock.advance(2 * time.Second) // 11 s: the write at 1 s has left
+	// Twenty in the window; Low needs two to leave (the writes at 1 s and 2 s: at 22 s).
+	clock.advance(2 * time.Second) // 21 s: the write at 1 s has left
 	if a := answerOf(revokeAs(t, srv, tok, adeleID, PriorityLow)); a.status != http.StatusTooManyRequests || a.retry != "1" {
-		t.Errorf("at 11 s, Low: %+v", a)
+		t.Errorf("at 21 s, Low: %+v", a)
 	}
 	if st := revokeAs(t, srv, tok, adeleID, PriorityNormal).StatusCode; st != 200 {
-		t.Errorf("at 11 s, Normal: %d", st)
+		t.Errorf("at 21 s, Normal: %d", st)
 	}
 
 	c := srv.Throttling()
-	wantAccepted := map[string]int{PriorityLow: 9, PriorityNormal: 2}
+	wantAccepted := map[string]int{PriorityLow: 19, PriorityNormal: 2}
 	wantThrottled := map[string]int{PriorityLow: 2, PriorityHigh: 1}
 	if !maps.Equal(c.Accepted, wantAccepted) || !maps.Equal(c.Throttled, wantThrottled) {
 		t.Errorf("accepted %v throttled %v, want %v and %v", c.Accepted, c.Throttled, wantAccepted, wantThrottled)
@@ -162,7 +163,11 @@ func TestLowPriorityIsThrottledFirst(t *testing.T) {
 			prios = append(prios, r.ThrottlePriority)
 		}
 	}
-	wantPrios := []string{"low", "low", "low", "low", "low", "low", "low", "low", "low", "Low", "", "High", "Low", "Normal"}
+	var wantPrios []string
+	for range 19 {
+		wantPrios = append(wantPrios, "low")
+	}
+	wantPrios = append(wantPrios, "Low", "", "High", "Low", "Normal")
 	if len(prios) != len(wantPrios) {
 		t.Fatalf("priorities %q, want %q", prios, wantPrios)
 	}
