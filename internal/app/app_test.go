@@ -102,6 +102,13 @@ func newContainerOn(t testing.TB, env map[string]string, secretValue func(*graph
 	t.Helper()
 	emu := graphemu.NewServer(graphemu.DefaultUsers(), opts...)
 	t.Cleanup(emu.Close)
+	return newContainerAt(t, emu, env, secretValue)
+}
+
+// newContainerAt is a container of a tenant already running: several containers of one
+// deployment share the tenant (and, through env, the state table).
+func newContainerAt(t testing.TB, emu *graphemu.Server, env map[string]string, secretValue func(*graphemu.Server) string) *container {
+	t.Helper()
 	c := &container{emu: emu, secretID: fmt.Sprintf("session-revoker/test-%d", secret.Add(1)), log: &bytes.Buffer{}}
 	value := fmt.Sprintf(`{"tenantId":%q,"clientId":%q,"clientSecret":%q}`, emu.TenantID, emu.ClientID, emu.ClientSecret)
 	if secretValue != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 // stateTable creates a fresh state table in moto, as the template defines it.
-func stateTable(t *testing.T) string {
+func stateTable(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
 	cfg, err := config.LoadDefaultConfig(ctx)

@@ -164,7 +164,7 @@ func (c *sweepContainer) sweep(t *testing.T, payload []byte) (outcome.Result, []
 }
 
 // audited reads the outcome of every target line in a log.
-func audited(t *testing.T, log string) []outcome.Outcome {
+func audited(t testing.TB, log string) []outcome.Outcome {
 	t.Helper()
 	var out []outcome.Outcome
 	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
@@ -289,7 +289,7 @@ func TestSweepListingDenied(t *testing.T) {
 	}
 }
 
-func mustInvoke(t *testing.T, c *container, payload []byte) []byte {
+func mustInvoke(t testing.TB, c *container, payload []byte) []byte {
 	t.Helper()
 	out, err := c.invoke(t, payload)
 	if err != nil {
@@ -298,7 +298,7 @@ func mustInvoke(t *testing.T, c *container, payload []byte) []byte {
 	return out
 }
 
-func decode(t *testing.T, out []byte) outcome.Result {
+func decode(t testing.TB, out []byte) outcome.Result {
 	t.Helper()
 	var res outcome.Result
 	if err := json.Unmarshal(out, &res); err != nil {
