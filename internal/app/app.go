@@ -6,6 +6,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/session-revoker/session-revoker/internal/alert"
@@ -28,12 +32,15 @@ import (
 	"github.com/session-revoker/session-revoker/internal/graph"
 	"github.com/session-revoker/session-revoker/internal/handler"
 	"github.com/session-revoker/session-revoker/internal/identity"
+	"github.com/session-revoker/session-revoker/internal/pace"
 	"github.com/session-revoker/session-revoker/internal/policy"
 	"github.com/session-revoker/session-revoker/internal/poll"
 	"github.com/session-revoker/session-revoker/internal/resultbus"
 	"github.com/session-revoker/session-revoker/internal/revoke"
 	"github.com/session-revoker/session-revoker/internal/secrets"
 	"github.com/session-revoker/session-revoker/internal/state"
+	"github.com/session-revoker/session-revoker/internal/sweep"
+	"github.com/session-revoker/session-revoker/internal/sweepaws"
 )
 
 // Config is every setting the function reads.
@@ -59,6 +66,17 @@ type Config struct {
 	MaxRevokesPerDelivery int
 	MaxRevokesPerWindow   int
 	RevokeWindow          time.Duration
+	// GraphWriteRate (GRAPH_WRITES_PER_SECOND) paces every Graph write of the deployment,
+	// alerts' and sweeps'; SweepReserve (SWEEP_RESERVE) is what sweeps leave for alerts.
+	GraphWriteRate float64
+	SweepReserve   float64
+	// The sweep engine's queues and lists: SWEEP_QUEUE_URL and SWEEP_QUEUE_ARN (its work
+	// queue; empty: sweeps are not configured), FAILURE_QUEUE_URL (where a poison chunk
+	// goes), SWEEP_LIST_BUCKET and SWEEP_LIST_PREFIX (where explicit lists may be read).
+	SweepQueueURL, SweepQueueARN string
+	FailureQueueURL              string
+	SweepListBucket              string
+	SweepListPrefix              string
 	// Auth (GRAPH_AUTH) is how the app proves itself to Entra: AuthSecretsManager (the
 	// default: a client secret or certificate in GRAPH_SECRET_ID) or AuthFederated (no
 	// secret: the function's AWS identity, from STS GetWebIdentityToken).
@@ -150,6 +168,32 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, errors.New("REVOKE_WINDOW_MINUTES=0 with MAX_REVOKES_PER_WINDOW set: the circuit breaker needs a window of at least a minute (set MAX_REVOKES_PER_WINDOW=0 to turn it off)")
 	}
 	c.RevokeWindow = time.Duration(minutes) * time.Minute
+	c.GraphWriteRate, c.SweepReserve = pace.DefaultRate, pace.DefaultReserve
+	for _, f := range []struct {
+		name, value string
+		into        *float64
+		low, high   float64
+	}{
+		{"GRAPH_WRITES_PER_SECOND", getenv("GRAPH_WRITES_PER_SECOND"), &c.GraphWriteRate, 0.1, 1000},
+		{"SWEEP_RESERVE", getenv("SWEEP_RESERVE"), &c.SweepReserve, 0, 1000},
+	} {
+		if v := strings.TrimSpace(f.value); v != "" {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil || n < f.low || n > f.high {
+				return Config{}, fmt.Errorf("%s=%q: expected a number from %v to %v", f.name, v, f.low, f.high)
+			}
+			*f.into = n
+		}
+	}
+	if c.SweepReserve >= c.GraphWriteRate {
+		return Config{}, fmt.Errorf("SWEEP_RESERVE=%v is not below GRAPH_WRITES_PER_SECOND=%v: sweeps would never write", c.SweepReserve, c.GraphWriteRate)
+	}
+	c.SweepQueueURL, c.SweepQueueARN = strings.TrimSpace(getenv("SWEEP_QUEUE_URL")), strings.TrimSpace(getenv("SWEEP_QUEUE_ARN"))
+	c.FailureQueueURL = strings.TrimSpace(getenv("FAILURE_QUEUE_URL"))
+	c.SweepListBucket, c.SweepListPrefix = strings.TrimSpace(getenv("SWEEP_LIST_BUCKET")), strings.TrimSpace(getenv("SWEEP_LIST_PREFIX"))
+	if (c.SweepQueueURL == "") != (c.SweepQueueARN == "") {
+		return Config{}, errors.New("SWEEP_QUEUE_URL and SWEEP_QUEUE_ARN name the sweep queue together: set both or neither")
+	}
 	// Operators' alert formats (alert/custom.go) are compiled now: a bad rule stops the
 	// cold start, naming the rule, instead of failing the first alert.
 	if _, err := alert.LoadMappings(getenv("ALERT_MAPPINGS")); err != nil {
@@ -248,25 +292,36 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 		return nil, err
 	}
 	connect := connectRotating(conn)
+	// One bucket for every Graph write of the deployment (alerts first, sweeps after), and
+	// one for Identity Protection's one request a second; shared through the state table
+	// by every container, or held in memory without one.
+	var buckets pace.Store = &pace.Memory{}
+	var store *state.Store
+	if c.StateTable != "" {
+		store = state.New(dynamodb.NewFromConfig(awsCfg), c.StateTable)
+		buckets = store
+	}
+	writes := &pace.Bucket{Store: buckets, Key: "graph-writes", Rate: c.GraphWriteRate, Reserve: c.SweepReserve}
+	identityProtection := &pace.Bucket{Store: buckets, Key: "identity-protection", Rate: 1, Burst: 1}
 	h := &handler.Handler{
 		Policy: c.Policy,
 		// One guard per container: the protected accounts are resolved through Graph on
 		// first use and every ten minutes, not per invocation.
-		Options: revoke.Options{Guard: &revoke.Guard{List: c.Policy.Protected}, Verify: c.VerifyRevocation},
+		Options: revoke.Options{Guard: &revoke.Guard{List: c.Policy.Protected}, Verify: c.VerifyRevocation, Pacer: writes},
 		Connect: connect,
 		Log:     log,
-		Sweeps:  handler.Sweeps{Connect: listerOf(connect), MaxTargets: c.MaxTargetsPerSweep},
 		Limits:  &revoke.Limits{PerDelivery: c.MaxRevokesPerDelivery, PerWindow: c.MaxRevokesPerWindow, Window: c.RevokeWindow, Log: log},
-		Polls:   handler.Polls{Connect: pollListerOf(connect), Pacer: &poll.Pacer{}},
+		Polls:   handler.Polls{Connect: pollListerOf(connect), Pacer: &poll.Pacer{IdentityProtection: identityProtection}},
 	}
 	if c.ResultBus != "" {
 		h.Results = resultbus.New(eventbridge.NewFromConfig(awsCfg), c.ResultBus)
 	}
-	if c.StateTable != "" {
-		store := state.New(dynamodb.NewFromConfig(awsCfg), c.StateTable)
+	if store != nil {
 		h.Ledger = store
 		h.Options.Suppress, h.Options.SuppressWindow = store, c.SuppressWindow
-		h.Sweeps.Cursors = sweepCursors{store}
+		if c.SweepQueueURL != "" {
+			h.Sweeps = sweeps(c, awsCfg, store, connect, identityProtection)
+		}
 		if c.MaxRevokesPerWindow > 0 {
 			w := breakerWindow{store: store, window: c.RevokeWindow}
 			h.Limits.Store, h.Breaker = w, w
@@ -274,6 +329,35 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*handler.Handler, err
 		h.Polls.Store = pollStore{store}
 	}
 	return h, nil
+}
+
+// sweeps wires the sweep engine: its runs in the state table, its work queue, Graph's
+// listings through the rotating client, explicit lists from the one bucket allowed, poison
+// chunks to the failure queue.
+func sweeps(c Config, awsCfg aws.Config, store *state.Store, connect revoke.Connect, identityProtection *pace.Bucket) handler.Sweeps {
+	q := sqs.NewFromConfig(awsCfg)
+	e := sweep.Engine{
+		Progress:           state.SweepRuns{Store: store},
+		Queue:              sweepaws.Queue{SQS: q, URL: c.SweepQueueURL},
+		Lister:             listerOf(connect),
+		IdentityProtection: identityProtection,
+		MaxTargets:         c.MaxTargetsPerSweep,
+		NewRunID:           newRunID,
+	}
+	if c.SweepListBucket != "" {
+		e.Objects = sweepaws.Objects{S3: s3.NewFromConfig(awsCfg), Bucket: c.SweepListBucket, Prefix: c.SweepListPrefix}
+	}
+	if c.FailureQueueURL != "" {
+		e.Fail = sweepaws.Failures{SQS: q, URL: c.FailureQueueURL}.Fail
+	}
+	return handler.Sweeps{Engine: e, QueueARN: c.SweepQueueARN}
+}
+
+// newRunID names a sweep run: its start time and randomness, readable in a log line.
+func newRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
 // connection keeps one Graph client per container, so its credential's token cache survives

@@ -114,25 +114,6 @@ func (b breakerWindow) ResetBreaker(ctx context.Context) error {
 	return b.store.ResetBreaker(ctx, time.Now(), b.window)
 }
 
-// sweepCursors is the state table as sweeps see it.
-type sweepCursors struct{ store *state.Store }
-
-func (c sweepCursors) ClaimSweep(ctx context.Context, name string, now time.Time, lease time.Duration) (string, error) {
-	next, err := c.store.ClaimSweep(ctx, name, now, lease)
-	if errors.Is(err, state.ErrSweepBusy) {
-		return "", sweep.ErrBusy
-	}
-	return next, err
-}
-
-func (c sweepCursors) SaveSweep(ctx context.Context, name, next string, now time.Time) error {
-	return c.store.SaveSweep(ctx, name, next, now)
-}
-
-func (c sweepCursors) ReleaseSweep(ctx context.Context, name string) error {
-	return c.store.ReleaseSweep(ctx, name)
-}
-
 func (r *rotating) do(ctx context.Context, f func(revoke.Graph) error) error {
 	g, err := r.conn.connect(ctx)
 	if err != nil {

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
@@ -10,9 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/session-revoker/session-revoker/internal/graphemu"
+	"github.com/session-revoker/session-revoker/internal/handler"
 	"github.com/session-revoker/session-revoker/internal/outcome"
 )
 
@@ -67,21 +72,125 @@ func listings(emu *graphemu.Server) []string {
 	return out
 }
 
-func TestSweepRiskyUsers(t *testing.T) {
-	c := newContainerOn(t, nil, nil, graphemu.WithPageSize(2))
-	res, err := c.result(t, fixture(t, "sweep/risky-users.json"))
+// sweepContainer is a container with the state table, the sweep queue and the failure
+// queue in moto, as the template deploys them.
+type sweepContainer struct {
+	*container
+	sqs                     *sqs.Client
+	queueURL, queueARN, dlq string
+}
+
+func newSweepContainer(t *testing.T, env map[string]string, opts ...graphemu.Option) *sweepContainer {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	q := sqs.NewFromConfig(cfg)
+	n := secret.Add(1)
+	mk := func(name string) (string, string) {
+		out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(fmt.Sprintf("%s-%d", name, n))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *out.QueueUrl, attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	}
+	sc := &sweepContainer{sqs: q}
+	sc.queueURL, sc.queueARN = mk("sweep-work")
+	sc.dlq, _ = mk("failed-alerts")
+	vars := map[string]string{"STATE_TABLE": stateTable(t), "SWEEP_QUEUE_URL": sc.queueURL, "SWEEP_QUEUE_ARN": sc.queueARN, "FAILURE_QUEUE_URL": sc.dlq}
+	for k, v := range env {
+		vars[k] = v
+	}
+	sc.container = newContainerOn(t, vars, nil, opts...)
+	return sc
+}
+
+// drain consumes the sweep queue as the event source mapping does: one record an
+// invocation, deleted when handled, made visible again when it fails, given up on (as the
+// redrive policy would) after eight receives. It returns when the queue stays empty.
+func (c *sweepContainer) drain(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	for empty, n := 0, 0; empty < 2; n++ {
+		if n > 10000 {
+			t.Fatal("the sweep queue never drained")
+		}
+		out, err := c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(c.queueURL), MaxNumberOfMessages: 1,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			empty++
+			continue
+		}
+		empty = 0
+		m := out.Messages[0]
+		body, _ := json.Marshal(aws.ToString(m.Body))
+		receives := m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)]
+		event := fmt.Sprintf(`{"Records": [{"messageId": %q, "receiptHandle": "h", "eventSource": "aws:sqs", "eventSourceARN": %q, "attributes": {"ApproximateReceiveCount": %q}, "body": %s}]}`,
+			aws.ToString(m.MessageId), c.queueARN, receives, body)
+		raw, err := c.invoke(t, []byte(event))
+		if err != nil {
+			t.Fatalf("the sweep queue's record: %v", err)
+		}
+		var resp handler.BatchResponse
+		json.Unmarshal(raw, &resp)
+		if len(resp.BatchItemFailures) == 0 || receives == "8" {
+			c.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(c.queueURL), ReceiptHandle: m.ReceiptHandle})
+		} else {
+			c.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(c.queueURL), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0})
+		}
+	}
+}
+
+// sweep starts a sweep, runs it to the end and returns its status and every user's
+// outcome, read from the audit lines (a result keeps only a sample).
+func (c *sweepContainer) sweep(t *testing.T, payload []byte) (outcome.Result, []outcome.Outcome) {
+	t.Helper()
+	start := decode(t, mustInvoke(t, c.container, payload))
+	if start.Sweep.Status != "started" {
+		t.Fatalf("not started: %+v", start.Sweep)
+	}
+	c.drain(t)
+	status := decode(t, mustInvoke(t, c.container, []byte(`{"sweepStatus": "`+start.Sweep.Name+`"}`)))
+	return status, audited(t, c.log.String())
+}
+
+// audited reads the outcome of every target line in a log.
+func audited(t *testing.T, log string) []outcome.Outcome {
+	t.Helper()
+	var out []outcome.Outcome
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		var l struct {
+			Msg, UserID, UserPrincipalName, Identifier, Status, Reason, AlertID string
+		}
+		if json.Unmarshal([]byte(line), &l) != nil || l.Msg != "target" {
+			continue
+		}
+		out = append(out, outcome.Outcome{UserID: l.UserID, UserPrincipalName: l.UserPrincipalName, Identifier: l.Identifier, Status: outcome.Status(l.Status), Reason: l.Reason, AlertID: l.AlertID})
+	}
+	return out
+}
+
+func TestSweepRiskyUsers(t *testing.T) {
+	c := newSweepContainer(t, nil, graphemu.WithPageSize(2))
+	status, targets := c.sweep(t, fixture(t, "sweep/risky-users.json"))
 	want, _ := expected(riskyHigh)
 	if len(want) == 0 {
 		t.Fatal("the emulator's directory has no high-risk user at risk: the test would prove nothing")
 	}
-	if got := by(res.Targets, outcome.Revoked); !slices.Equal(got, want) {
+	if got := by(targets, outcome.Revoked); !slices.Equal(got, want) {
 		t.Errorf("revoked %v, want %v", got, want)
 	}
-	if res.Sweep == nil || !res.Sweep.Complete || res.Sweep.Listed != len(want) || len(res.Targets) != len(want) {
-		t.Fatalf("sweep %+v, %d targets", res.Sweep, len(res.Targets))
+	if status.Sweep.Status != "complete" || status.Sweep.Listed != len(want) || status.Summary[outcome.Revoked] != len(want) {
+		t.Fatalf("status %+v %v", status.Sweep, status.Summary)
 	}
 	ls := listings(c.emu)
 	if len(ls) == 0 || !strings.Contains(ls[0], "filter=%28riskLevel+eq+%27high%27%29+and+") || !strings.Contains(ls[0], "top=100") {
@@ -100,18 +209,15 @@ func TestSweepGroup(t *testing.T) {
 		t.Fatalf("group %s has members %v, guests %v: want two members and a guest", offboardingGroup, members, guests)
 	}
 	protected := members[0]
-	c := newContainerOn(t, map[string]string{"PROTECTED_USERS": protected}, nil, graphemu.WithPageSize(2))
-	res, err := c.result(t, fixture(t, "sweep/offboarding-group.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := by(res.Targets, outcome.Revoked); !slices.Equal(got, members[1:]) {
+	c := newSweepContainer(t, map[string]string{"PROTECTED_USERS": protected}, graphemu.WithPageSize(2))
+	_, targets := c.sweep(t, fixture(t, "sweep/offboarding-group.json"))
+	if got := by(targets, outcome.Revoked); !slices.Equal(got, members[1:]) {
 		t.Errorf("revoked %v, want %v", got, members[1:])
 	}
-	skipped := by(res.Targets, outcome.Skipped)
+	skipped := by(targets, outcome.Skipped)
 	for _, u := range append(guests, protected) {
 		if !slices.Contains(skipped, u) {
-			t.Errorf("%s not skipped: %v", u, statuses(res))
+			t.Errorf("%s not skipped: %v", u, targets)
 		}
 	}
 	for _, r := range c.emu.Requests() {
@@ -124,7 +230,7 @@ func TestSweepGroup(t *testing.T) {
 
 // Over MAX_TARGETS_PER_SWEEP nobody is revoked and the invocation fails.
 func TestSweepBlastRadius(t *testing.T) {
-	c := newContainerOn(t, map[string]string{"MAX_TARGETS_PER_SWEEP": "1"}, nil, graphemu.WithPageSize(2))
+	c := newSweepContainer(t, map[string]string{"MAX_TARGETS_PER_SWEEP": "1"}, graphemu.WithPageSize(2))
 	_, err := c.invoke(t, fixture(t, "sweep/offboarding-group.json"))
 	if err == nil || !strings.Contains(err.Error(), "MAX_TARGETS_PER_SWEEP=1") || !strings.Contains(err.Error(), "nobody was revoked") {
 		t.Fatalf("err = %v", err)
@@ -134,66 +240,45 @@ func TestSweepBlastRadius(t *testing.T) {
 	}
 }
 
-// An approved sweep with too little time per invocation does one page per run, resumes
-// from the state table, and reaches every member exactly once.
-func TestSweepContinuesAcrossInvocations(t *testing.T) {
+// An approved sweep over a listing of one member a page: every member reached exactly
+// once, whatever the number of steps, and a second run after the first is a new run.
+func TestSweepApprovedRunsToTheEnd(t *testing.T) {
 	members, _ := expected(inGroup)
-	c := newContainerOn(t, map[string]string{"STATE_TABLE": stateTable(t)}, nil, graphemu.WithPageSize(1))
+	c := newSweepContainer(t, nil, graphemu.WithPageSize(1))
 	payload := []byte(`{"sweep": {"name": "offboarding-all", "group": "` + offboardingGroup + `", "approved": true}}`)
-	var revoked []string
-	var runs int
-	for runs = 1; runs <= 10; runs++ {
-		// Less than the 20 s a sweep keeps in reserve: it stops after each page.
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "sweep-run"})
-		out, err := c.h.Invoke(ctx, payload)
-		cancel()
-		if err != nil {
-			t.Fatalf("run %d: %v", runs, err)
-		}
-		res := decode(t, out)
-		if res.Sweep.Pages != 1 || res.Sweep.Resumed != (runs > 1) {
-			t.Fatalf("run %d: sweep %+v", runs, res.Sweep)
-		}
-		revoked = append(revoked, by(res.Targets, outcome.Revoked)...)
-		if res.Sweep.Complete {
-			break
-		}
-		if !res.Sweep.Continues {
-			t.Fatalf("run %d: neither complete nor continuing: %+v", runs, res.Sweep)
-		}
-	}
-	sort.Strings(revoked)
+	status, targets := c.sweep(t, payload)
+	revoked := by(targets, outcome.Revoked)
 	if !slices.Equal(revoked, members) {
-		t.Errorf("revoked over %d runs: %v, want each member once: %v", runs, revoked, members)
+		t.Errorf("revoked %v, want each member once: %v", revoked, members)
 	}
-	// Complete: a new run starts the sweep afresh.
-	if res := decode(t, mustInvoke(t, c, payload)); res.Sweep.Resumed {
-		t.Errorf("after completion the sweep resumed: %+v", res.Sweep)
+	if status.Sweep.Status != "complete" || status.Sweep.Chunks != len(members)+1 {
+		t.Errorf("status %+v", status.Sweep)
+	}
+	first := status.Sweep.Run
+	again, _ := c.sweep(t, payload)
+	if again.Sweep.Run == first {
+		t.Error("the second run took up the first")
 	}
 }
 
 // A throttled listing page waits Retry-After and goes on.
 func TestSweepListingThrottled(t *testing.T) {
-	c := newContainerOn(t, nil, nil, graphemu.WithPageSize(2))
+	c := newSweepContainer(t, nil, graphemu.WithPageSize(2))
 	c.emu.Inject(graphemu.Fault{Match: graphemu.MatchListRiskyUsers, Status: http.StatusTooManyRequests, RetryAfter: "0.5"})
 	start := time.Now()
-	res, err := c.result(t, fixture(t, "sweep/risky-users.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, targets := c.sweep(t, fixture(t, "sweep/risky-users.json"))
 	if d := time.Since(start); d < 500*time.Millisecond {
 		t.Errorf("took %v: Retry-After 0.5 not waited", d)
 	}
-	if want, _ := expected(riskyHigh); !slices.Equal(by(res.Targets, outcome.Revoked), want) {
-		t.Errorf("revoked %v, want %v", by(res.Targets, outcome.Revoked), want)
+	if want, _ := expected(riskyHigh); !slices.Equal(by(targets, outcome.Revoked), want) {
+		t.Errorf("revoked %v, want %v", by(targets, outcome.Revoked), want)
 	}
 }
 
 // A listing Graph refuses (403: the app lacks GroupMember.Read.All) fails the run with
 // Graph's reason and revokes nobody.
 func TestSweepListingDenied(t *testing.T) {
-	c := newContainerOn(t, nil, nil)
+	c := newSweepContainer(t, nil)
 	c.emu.Inject(graphemu.Fault{Match: graphemu.MatchListMembers, Status: http.StatusForbidden})
 	_, err := c.invoke(t, fixture(t, "sweep/offboarding-group.json"))
 	if err == nil || !strings.Contains(err.Error(), "403") {

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // MaxPayload is the largest payload read at all. Lambda's own limit for a synchronous
@@ -93,6 +94,10 @@ type Record struct {
 	Err error
 	// Channel is how it arrived.
 	Channel Channel
+	// SourceARN is the queue an SQS record came from (its eventSourceARN), and Receives
+	// how many times SQS has delivered it (attributes.ApproximateReceiveCount).
+	SourceARN string
+	Receives  int
 }
 
 // Batch is everything one invocation carries.
@@ -173,6 +178,11 @@ func unwrapSQS(records []byte) (Batch, bool) {
 	for i, raw := range items {
 		rec := message(i, raw)
 		rec.Channel = Queue
+		top := TopLevel(raw)
+		rec.SourceARN = top.String("eventSourceARN")
+		if n, err := strconv.Atoi(TopLevel(top.Get("attributes")).String("ApproximateReceiveCount")); err == nil && n > 0 {
+			rec.Receives = n
+		}
 		b.Records = append(b.Records, rec)
 	}
 	return b, true

@@ -32,6 +32,7 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/session-revoker/session-revoker/internal/graphemu"
 	"github.com/session-revoker/session-revoker/internal/outcome"
@@ -53,6 +54,57 @@ var notCalled = map[string]string{
 	"PollSoarRequests sqs:GetQueueAttributes":          "the event source mapping reads the queue's attributes",
 	"OnFailureDestination sqs:SendMessage":             "Lambda's OnFailure destination puts failed async events on FailedAlertsQueue",
 	"WebIdentityTokenForGraph sts:GetWebIdentityToken": "GraphAuth=federated only (not this run): the token Entra trusts instead of a secret",
+}
+
+// started checks a sweep's start: the run was recorded and its first step queued.
+func started(t *testing.T, body []byte) {
+	var res outcome.Result
+	if err := json.Unmarshal(body, &res); err != nil || res.Sweep == nil || res.Sweep.Status != "started" {
+		t.Fatalf("not started: %s", body)
+	}
+}
+
+// sqsURL is a queue's URL in this moto.
+func sqsURL(env *awsEnv, name string) string { return env.URL + "/" + account + "/" + name }
+
+// drainSweepQueue consumes the sweep queue as Lambda's event source mapping does, with the
+// function's role (its PollSweepWork grants): the queue's attributes, then one record an
+// invocation, each handled record deleted, each failed one made visible again.
+func drainSweepQueue(t *testing.T, r *rie, q *sqs.Client, _ map[string]any, arn, url string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameVisibilityTimeout}}); err != nil {
+		t.Fatalf("the event source mapping's GetQueueAttributes: %v", err)
+	}
+	for empty, n := 0, 0; empty < 2; n++ {
+		if n > 500 {
+			t.Fatal("the sweep queue never drained")
+		}
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 1,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+		if err != nil {
+			t.Fatalf("ReceiveMessage: %v", err)
+		}
+		if len(out.Messages) == 0 {
+			empty++
+			continue
+		}
+		empty = 0
+		m := out.Messages[0]
+		event, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
+			"messageId": aws.ToString(m.MessageId), "receiptHandle": aws.ToString(m.ReceiptHandle), "eventSource": "aws:sqs", "eventSourceARN": arn,
+			"attributes": map[string]string{"ApproximateReceiveCount": m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)]},
+			"body":       aws.ToString(m.Body),
+		}}})
+		body := r.invoke(t, string(event))
+		if string(body) == `{"batchItemFailures":[]}` {
+			if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				t.Fatalf("DeleteMessage: %v", err)
+			}
+			continue
+		}
+		t.Fatalf("a sweep record failed: %s", body)
+	}
 }
 
 // grant is one action a statement of the role allows on one resource.
@@ -88,7 +140,7 @@ func TestDeployedFunctionUnderIAM(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := sqs.NewFromConfig(admin)
-	for _, id := range []string{"FailedAlertsQueue", "SoarRequestsQueue"} {
+	for _, id := range []string{"FailedAlertsQueue", "SoarRequestsQueue", "SweepQueue"} {
 		if _, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(st.get(t, id).Name)}); err != nil {
 			t.Fatal(err)
 		}
@@ -157,9 +209,11 @@ func TestDeployedFunctionUnderIAM(t *testing.T) {
 				t.Errorf("not replayed: %s", body)
 			}
 		}},
-		// What EventBridge Scheduler sends: the shipped schedules' own input.
-		{"the risky-user schedule", str(st.get(t, "RevokeFunctionRiskyUserSweep").Properties, "Target", "Input"), revoked("IsaiahL@contoso.onmicrosoft.com")},
-		{"the group schedule, approved", str(st.get(t, "RevokeFunctionGroupSweep").Properties, "Target", "Input"), revoked("GradyA@contoso.onmicrosoft.com")},
+		// What EventBridge Scheduler sends: the shipped schedules' own input. Each starts a
+		// run; its work is drained from the sweep queue below, as the event source
+		// mapping does, under the role.
+		{"the risky-user schedule", str(st.get(t, "RevokeFunctionRiskyUserSweep").Properties, "Target", "Input"), started},
+		{"the group schedule, approved", str(st.get(t, "RevokeFunctionGroupSweep").Properties, "Target", "Input"), started},
 		{"a direct request", string(fixture("direct-user-id.json")), revoked("PattiF@contoso.onmicrosoft.com")},
 		{"the Graph poll's schedule", str(st.get(t, "RevokeFunctionGraphPoll").Properties, "Target", "Input"), func(t *testing.T, body []byte) {
 			revoked("DiegoS@contoso.onmicrosoft.com")(t, body)
@@ -173,6 +227,7 @@ func TestDeployedFunctionUnderIAM(t *testing.T) {
 	} {
 		t.Run(inv.name, func(t *testing.T) { inv.check(t, rie.invoke(t, inv.payload)) })
 	}
+	drainSweepQueue(t, rie, sqs.NewFromConfig(creds), st.Resources["SweepQueue"].Properties, arnOf(t, st, "SweepQueue"), sqsURL(env, st.get(t, "SweepQueue").Name))
 	if revokes := revokeCalls(emu); strings.Join(revokes, ",") != "AdeleV,AlexW,DiegoS,GradyA,HenriettaM,IsaiahL,JohannaL,JoniS,LeeG,PattiF" {
 		t.Errorf("Graph revoked %v", revokes)
 	}
@@ -187,21 +242,28 @@ func TestDeployedFunctionUnderIAM(t *testing.T) {
 	})
 
 	env.enforce(t, false)
-	t.Run("a result event for every invocation", func(t *testing.T) {
+	t.Run("a result event for every invocation, and one summary per sweep", func(t *testing.T) {
 		events := results(t)
+		// The sweep queue's records are the engine's work, not deliveries: no event each.
 		// The Graph poll publishes no result: internal/handler/poll.go returns without
 		// h.publish, though the README promises one per delivery, schedules included. Once
-		// it does, this is 8, and the check below says so.
-		if len(events) != 7 {
-			t.Fatalf("%d result events for the 7 invocations that publish one: %v", len(events), events)
+		// it does, this is 8+2, and the check below says so.
+		if len(events) != 7+2 {
+			t.Fatalf("%d result events for the 7 invocations that publish one and 2 sweeps: %v", len(events), events)
 		}
-		replayed := 0
+		replayed, summaries := 0, 0
 		for _, e := range events {
+			if s := e.Detail.Sweep; s != nil && s.Status == "complete" && e.Detail.Summary[outcome.Revoked] > 0 {
+				summaries++
+			}
 			if e.Source != resultbus.Source || e.DetailType != resultbus.DetailType || len(e.Detail.Alerts) == 0 {
 				t.Errorf("event %+v", e)
 			}
 			if e.Detail.Replayed {
 				replayed++
+			}
+			if summaries > 2 {
+				t.Errorf("more than one summary a sweep: %+v", e)
 			}
 			if e.Detail.Poll != nil {
 				t.Error("the poll's result is published now: count it above")
@@ -209,6 +271,9 @@ func TestDeployedFunctionUnderIAM(t *testing.T) {
 		}
 		if replayed != 1 {
 			t.Errorf("%d replayed results, want the redelivery's", replayed)
+		}
+		if summaries != 2 {
+			t.Errorf("%d sweep summaries, want one for each of the 2 sweeps", summaries)
 		}
 	})
 

@@ -355,7 +355,7 @@ func TestEverySourceDeadLettersToTheFailureQueue(t *testing.T) {
 		for _, q := range st.ofType("AWS::SQS::Queue") {
 			queues = append(queues, q.ID)
 		}
-		if strings.Join(queues, ",") != "FailedAlertsQueue,SoarRequestsQueue" {
+		if strings.Join(queues, ",") != "FailedAlertsQueue,SoarRequestsQueue,SweepQueue" {
 			t.Errorf("queues %v: a queue nobody watches (SAM makes one for a DeadLetterConfig it does not read as an ARN)", queues)
 		}
 		// EventBridge puts its dead letters with its own identity: the queue policy must let it.

@@ -112,7 +112,15 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 	var failed BatchResponse
 	for i, rec := range batch.Records {
 		rlog := log.With("messageId", rec.MessageID)
-		if _, err := h.respond(ctx, rlog, rec, budget); err != nil {
+		var err error
+		if rec.Channel == delivery.Queue && h.Sweeps.QueueARN != "" && rec.SourceARN == h.Sweeps.QueueARN && rec.Err == nil {
+			// The sweep queue: the engine's own work, not an alert. Its policy lets only
+			// this function send to it.
+			err = h.sweepWork(ctx, rlog, rec)
+		} else {
+			_, err = h.respond(ctx, rlog, rec, budget)
+		}
+		if err != nil {
 			if rec.MessageID == "" {
 				// Without an identifier the source cannot retry just this record, so the
 				// whole batch must fail rather than lose it.
@@ -133,12 +141,15 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (any, err
 func (h *Handler) respond(ctx context.Context, log *slog.Logger, rec delivery.Record, budget *revoke.DeliveryBudget) (*outcome.Result, error) {
 	if rec.Err == nil {
 		switch {
-		case sweep.Is(rec.Top):
-			if err := trusted(rec, "a sweep"); err != nil {
+		case sweep.Is(rec.Top), isSweepControl(rec.Top):
+			if err := trusted(rec, "a sweep request"); err != nil {
 				log.Error("sweep refused", "error", err.Error(), "channel", rec.Channel.String())
 				return nil, err
 			}
-			return h.sweep(ctx, log, rec)
+			if sweep.Is(rec.Top) {
+				return h.startSweep(ctx, log, rec)
+			}
+			return h.sweepControl(ctx, log, rec)
 		case isBreakerRequest(rec.Top):
 			return h.resetBreaker(ctx, log, rec)
 		case poll.Is(rec.Top):

@@ -83,17 +83,22 @@ type Result struct {
 	Poll *Poll `json:"poll,omitempty"`
 }
 
-// Sweep is one invocation's progress through a scheduled sweep.
+// Sweep is a sweep run's progress, as a start, a status request or the final summary
+// reports it.
 type Sweep struct {
 	Name   string `json:"name"`
-	Pages  int    `json:"pages"`  // pages read in this invocation
-	Listed int    `json:"listed"` // users listed in this invocation
-	// Complete: the listing reached its end. Continues: it did not, and the next run
-	// resumes where this one stopped. Neither with an error: the next run starts over.
-	Complete  bool `json:"complete"`
-	Continues bool `json:"continues,omitempty"`
-	Resumed   bool `json:"resumed,omitempty"` // this run began where the previous stopped
-	Busy      bool `json:"busy,omitempty"`    // another run held the sweep; nothing done
+	Run    string `json:"run,omitempty"`
+	Source string `json:"source,omitempty"` // what it lists, in words
+	// Status: started (this request began the run), running (a run of this name was
+	// going already, or is still), complete, stopped, needs-approval (over the blast
+	// radius: nothing started).
+	Status    string `json:"status"`
+	StartedAt string `json:"startedAt,omitempty"`
+	EndedAt   string `json:"endedAt,omitempty"`
+	Listed    int    `json:"listed"`  // users listed or read so far
+	Chunks    int    `json:"chunks"`  // chunks queued
+	Done      int    `json:"done"`    // chunks finished
+	Listing   bool   `json:"listing"` // the listing is still being read
 	// TargetsOmitted counts targets left out of the result (every one is in the audit log).
 	TargetsOmitted int `json:"targetsOmitted,omitempty"`
 }

@@ -469,6 +469,13 @@ func (r *Runner) read(ctx context.Context, l Lister, src Source, link string) (P
 // minute per app and tenant on /security, and Identity Protection one a second per
 // tenant, for every app together, answering 429 without Retry-After beyond it.
 type Pacer struct {
+	// IdentityProtection, when set, is the tenant's one request a second to Identity
+	// Protection shared by every container (package pace, through the state table), so
+	// that the poll and the risky-user sweep never exceed it together.
+	IdentityProtection interface {
+		Sweep(ctx context.Context) error
+	}
+
 	mu   sync.Mutex
 	next map[Source]time.Time
 }
@@ -495,7 +502,12 @@ func (p *Pacer) Wait(ctx context.Context, src Source, now func() time.Time, slee
 	p.next[src] = at.Add(Interval(src))
 	p.mu.Unlock()
 	if d := at.Sub(t); d > 0 {
-		return sleep(ctx, d)
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+	if src == RiskDetections && p.IdentityProtection != nil {
+		return p.IdentityProtection.Sweep(ctx)
 	}
 	return nil
 }

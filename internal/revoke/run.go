@@ -280,6 +280,11 @@ func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcom
 			// Suppression keeps a travelling user from being signed out twice; it guards
 			// nobody. When it cannot be read, revoking again is the safe side.
 			note = join(note, "suppression state not read ("+short(err)+"): revoked without checking it")
+		case opt.Sweep && !at.IsZero() && alertID == t.AlertID && t.AlertID != "":
+			// An earlier attempt of this very chunk (its id names the run and the chunk)
+			// revoked them: a revoke Graph accepted, counted as the sweep's own.
+			o.Status, o.Reason = outcome.Revoked, join("revoked at "+at.UTC().Format(time.RFC3339)+" by an earlier attempt of this chunk", note)
+			return
 		case !at.IsZero() && time.Since(at) < opt.SuppressWindow:
 			o.Status = outcome.Suppressed
 			o.Reason = join(fmt.Sprintf("revoked by this function at %s for alert %s, within SUPPRESS_MINUTES=%d", at.UTC().Format(time.RFC3339), alertID, int(opt.SuppressWindow/time.Minute)), note)

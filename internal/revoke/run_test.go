@@ -447,8 +447,11 @@ func TestSuppressionOnlyAfterARevoke(t *testing.T) {
 	sup := &memSuppressor{at: map[string]time.Time{}, alert: map[string]string{}}
 	opt := Options{Suppress: sup, SuppressWindow: 30 * time.Minute}
 	g := newGraph()
+	n := 0
 	run := func(p alert.Principal) outcome.Outcome {
-		return Run(context.Background(), decide(policy.Settings{}, p), connectTo(g), opt)[0]
+		n++ // every call is another alert
+		ds := policy.Decide([]alert.Alert{{Format: "test", ID: fmt.Sprint("alert-", n), Principals: []alert.Principal{p}}}, policy.Settings{})
+		return Run(context.Background(), ds, connectTo(g), opt)[0]
 	}
 	if o := run(upn(adeleUPN)); o.Status != outcome.Revoked {
 		t.Fatalf("first: %+v", o)
@@ -623,5 +626,31 @@ func TestCallsStopAtTheMargin(t *testing.T) {
 	}
 	if out[0].Status != outcome.Deferred {
 		t.Errorf("got %s (%s), want deferred", out[0].Status, out[0].Reason)
+	}
+}
+
+// TestRetryReportsItsOwnRevokes: the retry of a sweep's chunk whose first attempt revoked
+// a user reports that user revoked, with when, not suppressed by its own earlier attempt,
+// and sends nothing again.
+func TestRetryReportsItsOwnRevokes(t *testing.T) {
+	sup := &memSuppressor{at: map[string]time.Time{}, alert: map[string]string{}}
+	opt := Options{Suppress: sup, SuppressWindow: 30 * time.Minute, Sweep: true}
+	g := newGraph()
+	g.revoke[alexID] = []error{denied, nil}
+	first := Run(context.Background(), decide(policy.Settings{}, oid(adeleID), oid(alexID)), connectTo(g), opt)
+	if first[0].Status != outcome.Revoked || first[1].Status != outcome.Failed {
+		t.Fatalf("first attempt: %+v", first)
+	}
+	retry := Run(context.Background(), decide(policy.Settings{}, oid(adeleID), oid(alexID)), connectTo(g), opt)
+	if retry[0].Status != outcome.Revoked || !strings.Contains(retry[0].Reason, "earlier attempt of this chunk") || retry[1].Status != outcome.Revoked {
+		t.Fatalf("retry: %+v", retry)
+	}
+	if n := g.count("revoke " + adeleID); n != 1 {
+		t.Errorf("%d revokes of a user the first attempt revoked", n)
+	}
+	// Another alert within the window is suppressed, as before.
+	other := Run(context.Background(), policy.Decide([]alert.Alert{{Format: "test", ID: "a-2", Principals: []alert.Principal{oid(adeleID)}}}, policy.Settings{}), connectTo(g), opt)
+	if other[0].Status != outcome.Suppressed {
+		t.Errorf("another alert: %+v", other[0])
 	}
 }

@@ -90,34 +90,56 @@ func (s *Store) CountRevoke(ctx context.Context, now time.Time, window time.Dura
 	if err := s.configured(op, pk); err != nil {
 		return false, err
 	}
-	in := &dynamodb.UpdateItemInput{
-		TableName:        aws.String(s.table),
-		Key:              map[string]types.AttributeValue{"pk": str(pk)},
-		UpdateExpression: aws.String("ADD n :one SET expiresAt = :exp"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one": num(1),
-			// Kept through the next window, whose count weighs this one.
-			":exp": num(time.Unix(0, 0).Add(time.Duration(n+2)*window + time.Hour).Unix()),
-		},
-	}
-	switch {
-	case approved:
-		in.UpdateExpression = aws.String("ADD approved :one SET expiresAt = :exp")
-	case below <= 0:
-		return false, nil
-	default:
-		in.ConditionExpression = aws.String("attribute_not_exists(n) OR n < :below")
-		in.ExpressionAttributeValues[":below"] = num(int64(below))
-	}
-	_, err = s.db.UpdateItem(ctx, in)
-	var failed *types.ConditionalCheckFailedException
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.As(err, &failed):
+	if !approved && below <= 0 {
 		return false, nil
 	}
-	return false, s.describe(err, op, "UpdateItem", pk)
+	// Kept through the next window, whose count weighs this one.
+	exp := num(time.Unix(0, 0).Add(time.Duration(n+2)*window + time.Hour).Unix())
+	counter := "n"
+	if approved {
+		counter = "approved"
+	}
+	for range claimAttempts {
+		// The window's item exists: one conditional ADD, atomic across containers.
+		in := &dynamodb.UpdateItemInput{
+			TableName:                 aws.String(s.table),
+			Key:                       map[string]types.AttributeValue{"pk": str(pk)},
+			UpdateExpression:          aws.String("ADD " + counter + " :one SET expiresAt = :exp"),
+			ConditionExpression:       aws.String("attribute_exists(pk)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":exp": exp},
+		}
+		if !approved {
+			in.ConditionExpression = aws.String("attribute_exists(pk) AND (attribute_not_exists(n) OR n < :below)")
+			in.ExpressionAttributeValues[":below"] = num(int64(below))
+		}
+		_, err = s.db.UpdateItem(ctx, in)
+		var failed *types.ConditionalCheckFailedException
+		switch {
+		case err == nil:
+			return true, nil
+		case !errors.As(err, &failed):
+			return false, s.describe(err, op, "UpdateItem", pk)
+		}
+		// Refused: the limit is reached, or the window has no item yet. A new window's
+		// item is created with a conditional PutItem (one write, atomic even where an
+		// upserting UpdateItem is not); if another container created it first, count again.
+		item := map[string]types.AttributeValue{"pk": str(pk), "n": num(0), "approved": num(0), "expiresAt": exp}
+		item[counter] = num(1)
+		_, won, perr := s.put(ctx, op, pk, &dynamodb.PutItemInput{Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+		switch {
+		case perr != nil:
+			return false, perr
+		case won:
+			return true, nil
+		}
+		// The item exists: the refusal was the limit, unless it was created in between.
+		if cur, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: map[string]types.AttributeValue{"pk": str(pk)}, ConsistentRead: aws.Bool(true)}); err == nil && cur.Item != nil {
+			if v, _ := number(cur.Item, "n"); !approved && int(v) >= below {
+				return false, nil
+			}
+		}
+	}
+	return false, s.contended(op, pk)
 }
 
 // TripBreaker stops unapproved revokes until until (kept if a later trip is recorded).

@@ -55,32 +55,43 @@ func (s *Store) Take(ctx context.Context, bucket string, now time.Time, rate, bu
 		if tokens-n < floor {
 			return false, tokens, nil
 		}
-		in := &dynamodb.UpdateItemInput{
-			TableName:        aws.String(s.table),
-			Key:              map[string]types.AttributeValue{"pk": str(pk)},
-			UpdateExpression: aws.String("SET tokens = :t, #at = :at, ver = :next, expiresAt = :exp"),
-			// "at" is not reserved today; the placeholder keeps it safe if it becomes so.
-			ExpressionAttributeNames: map[string]string{"#at": "at"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":t":    &types.AttributeValueMemberN{Value: strconv.FormatFloat(tokens-n, 'f', 3, 64)},
-				":at":   num(now.UnixMilli()),
-				":next": num(ver + 1),
-				":exp":  num(now.Add(24 * time.Hour).Unix()),
-			},
-		}
+		left := strconv.FormatFloat(tokens-n, 'f', 3, 64)
 		if ver == 0 {
-			in.ConditionExpression = aws.String("attribute_not_exists(ver)")
+			// A new bucket is created with a conditional PutItem: one write, atomic even
+			// where an upserting UpdateItem is not (moto applies one in steps).
+			_, won, perr := s.put(ctx, op, pk, &dynamodb.PutItemInput{
+				Item: map[string]types.AttributeValue{
+					"pk": str(pk), "tokens": &types.AttributeValueMemberN{Value: left}, "at": num(now.UnixMilli()),
+					"ver": num(1), "expiresAt": num(now.Add(24 * time.Hour).Unix()),
+				},
+				ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			})
+			if perr != nil {
+				return false, 0, perr
+			}
+			if won {
+				return true, tokens - n, nil
+			}
 		} else {
-			in.ConditionExpression = aws.String("ver = :ver")
-			in.ExpressionAttributeValues[":ver"] = num(ver)
-		}
-		_, err = s.db.UpdateItem(ctx, in)
-		var failed *types.ConditionalCheckFailedException
-		switch {
-		case err == nil:
-			return true, tokens - n, nil
-		case !errors.As(err, &failed):
-			return false, 0, s.describe(err, op, "UpdateItem", pk)
+			_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName:           aws.String(s.table),
+				Key:                 map[string]types.AttributeValue{"pk": str(pk)},
+				UpdateExpression:    aws.String("SET tokens = :t, #at = :at, ver = :next, expiresAt = :exp"),
+				ConditionExpression: aws.String("ver = :ver"),
+				// "at" is not reserved today; the placeholder keeps it safe if it becomes so.
+				ExpressionAttributeNames: map[string]string{"#at": "at"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":t": &types.AttributeValueMemberN{Value: left}, ":at": num(now.UnixMilli()),
+					":next": num(ver + 1), ":ver": num(ver), ":exp": num(now.Add(24 * time.Hour).Unix()),
+				},
+			})
+			var failed *types.ConditionalCheckFailedException
+			switch {
+			case err == nil:
+				return true, tokens - n, nil
+			case !errors.As(err, &failed):
+				return false, 0, s.describe(err, op, "UpdateItem", pk)
+			}
 		}
 		// Another container took in between: read again, after a moment's jitter.
 		t := time.NewTimer(time.Duration(rand.N(5)+1) * time.Millisecond)

@@ -31,13 +31,7 @@ const (
 	// expire now.)
 	revokedPrefix = "revoked#"
 	alertPrefix   = "alert#"
-	sweepPrefix   = "sweep#"
 	breakerPrefix = "breaker#"
-
-	// sweepKeep is how long a sweep's saved place outlives its last progress: a sweep
-	// abandoned (its schedule deleted) leaves nothing behind for long, and one paused for
-	// days starts over rather than resume at a link Graph no longer honours.
-	sweepKeep = 7 * 24 * time.Hour
 
 	// maxKeyBytes is the longest key stored verbatim; longer ones are hashed.
 	maxKeyBytes = 512
@@ -364,110 +358,4 @@ func number(item map[string]types.AttributeValue, name string) (int64, bool) {
 	}
 	v, err := strconv.ParseInt(n.Value, 10, 64)
 	return v, err == nil
-}
-
-// ClaimSweep takes the sweep name for lease and returns the next page link its last run
-// saved ("" to start afresh). It is one conditional UpdateItem: attribute_not_exists(pk)
-// OR leaseUntil < :now, so of two runs of one sweep only one gets it; the other gets
-// ErrSweepBusy.
-func (s *Store) ClaimSweep(ctx context.Context, name string, now time.Time, lease time.Duration) (string, error) {
-	const op = "claim sweep"
-	pk, err := s.key(op, sweepPrefix, name)
-	if err != nil {
-		return "", err
-	}
-	if err := s.configured(op, pk); err != nil {
-		return "", err
-	}
-	if lease <= 0 {
-		return "", s.invalid(op, pk, fmt.Sprintf("the lease must be positive, got %v", lease))
-	}
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           aws.String(s.table),
-		Key:                 map[string]types.AttributeValue{"pk": str(pk)},
-		UpdateExpression:    aws.String("SET leaseUntil = :until"),
-		ConditionExpression: aws.String("attribute_not_exists(pk) OR attribute_not_exists(leaseUntil) OR leaseUntil < :now"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":until": num(now.Add(lease).UnixMilli()),
-			":now":   num(now.UnixMilli()),
-		},
-		ReturnValues: types.ReturnValueAllOld,
-	})
-	var failed *types.ConditionalCheckFailedException
-	switch {
-	case errors.As(err, &failed):
-		return "", ErrSweepBusy
-	case err != nil:
-		return "", s.describe(err, op, "UpdateItem", pk)
-	}
-	old := out.Attributes
-	if exp, ok := number(old, "expiresAt"); ok && exp < now.Unix() {
-		return "", nil // expired, though DynamoDB has not removed it yet
-	}
-	if next, ok := old["next"].(*types.AttributeValueMemberS); ok {
-		return next.Value, nil
-	}
-	return "", nil
-}
-
-// ErrSweepBusy says another run of the sweep holds it.
-var ErrSweepBusy = errors.New("another run of this sweep is in progress")
-
-// SaveSweep records where the sweep continues, keeping the claim; "" means it is complete:
-// its item is deleted.
-func (s *Store) SaveSweep(ctx context.Context, name, next string, now time.Time) error {
-	const op = "save sweep"
-	pk, err := s.key(op, sweepPrefix, name)
-	if err != nil {
-		return err
-	}
-	if err := s.configured(op, pk); err != nil {
-		return err
-	}
-	if next == "" {
-		if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: map[string]types.AttributeValue{"pk": str(pk)}}); err != nil {
-			return s.describe(err, op, "DeleteItem", pk)
-		}
-		return nil
-	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        aws.String(s.table),
-		Key:              map[string]types.AttributeValue{"pk": str(pk)},
-		UpdateExpression: aws.String("SET #next = :next, savedAt = :at, expiresAt = :exp"),
-		// next is not a reserved word today; the placeholder keeps it safe if it becomes one.
-		ExpressionAttributeNames: map[string]string{"#next": "next"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":next": str(next),
-			":at":   num(now.UnixMilli()),
-			":exp":  num(now.Add(sweepKeep).Unix()),
-		},
-	})
-	if err != nil {
-		return s.describe(err, op, "UpdateItem", pk)
-	}
-	return nil
-}
-
-// ReleaseSweep ends the claim and keeps the saved place. Releasing a sweep with no item
-// (complete) does nothing.
-func (s *Store) ReleaseSweep(ctx context.Context, name string) error {
-	const op = "release sweep"
-	pk, err := s.key(op, sweepPrefix, name)
-	if err != nil {
-		return err
-	}
-	if err := s.configured(op, pk); err != nil {
-		return err
-	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           aws.String(s.table),
-		Key:                 map[string]types.AttributeValue{"pk": str(pk)},
-		UpdateExpression:    aws.String("REMOVE leaseUntil"),
-		ConditionExpression: aws.String("attribute_exists(pk)"),
-	})
-	var failed *types.ConditionalCheckFailedException
-	if err == nil || errors.As(err, &failed) {
-		return nil
-	}
-	return s.describe(err, op, "UpdateItem", pk)
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/session-revoker/session-revoker/internal/outcome"
+	"github.com/session-revoker/session-revoker/internal/sweep"
 	"github.com/session-revoker/session-revoker/internal/testenv/moto"
 )
 
@@ -507,62 +509,6 @@ func BenchmarkRevokeRecord(b *testing.B) {
 	}
 }
 
-// A sweep's place survives between runs, one run at a time holds it, and completing it
-// leaves nothing behind.
-func TestSweepProgress(t *testing.T) {
-	ctx := context.Background()
-	s := New(client, table)
-	name := unique(t, "sweep")
-	next, err := s.ClaimSweep(ctx, name, t0, time.Minute)
-	if err != nil || next != "" {
-		t.Fatalf("first claim: next %q, err %v", next, err)
-	}
-	if _, err := s.ClaimSweep(ctx, name, t0.Add(30*time.Second), time.Minute); !errors.Is(err, ErrSweepBusy) {
-		t.Fatalf("claim while held: err = %v, want ErrSweepBusy", err)
-	}
-	link := "https://graph.microsoft.com/v1.0/groups/x/transitiveMembers/microsoft.graph.user?$skiptoken=abc"
-	if err := s.SaveSweep(ctx, name, link, t0.Add(time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.ReleaseSweep(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	next, err = s.ClaimSweep(ctx, name, t0.Add(2*time.Second), time.Minute)
-	if err != nil || next != link {
-		t.Fatalf("claim after release: next %q, err %v; want the saved link", next, err)
-	}
-	// A run that died holding it: the lease runs out and the next run resumes.
-	next, err = s.ClaimSweep(ctx, name, t0.Add(5*time.Minute), time.Minute)
-	if err != nil || next != link {
-		t.Fatalf("claim after an expired lease: next %q, err %v", next, err)
-	}
-	if err := s.SaveSweep(ctx, name, "", t0.Add(6*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.ReleaseSweep(ctx, name); err != nil {
-		t.Fatalf("release of a completed sweep: %v", err)
-	}
-	out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"pk": str(sweepPrefix + name)}})
-	if err != nil || out.Item != nil {
-		t.Fatalf("completed sweep left %v (err %v)", out.Item, err)
-	}
-	// Progress older than a week counts as none, even before DynamoDB's TTL removes it.
-	if err := s.SaveSweep(ctx, name, link, t0); err != nil {
-		t.Fatal(err)
-	}
-	next, err = s.ClaimSweep(ctx, name, t0.Add(8*24*time.Hour), time.Minute)
-	if err != nil || next != "" {
-		t.Fatalf("claim of week-old progress: next %q, err %v; want a fresh start", next, err)
-	}
-}
-
-func TestSweepWithoutTable(t *testing.T) {
-	_, err := New(client, "").ClaimSweep(context.Background(), "x", t0, time.Minute)
-	if err == nil || !strings.Contains(err.Error(), "STATE_TABLE") {
-		t.Fatalf("err = %v", err)
-	}
-}
-
 // TestPaceBucket: the state table's bucket, taken by several containers at once, never
 // hands out the same tokens twice.
 func TestPaceBucket(t *testing.T) {
@@ -601,5 +547,70 @@ func TestPaceBucket(t *testing.T) {
 	}
 	if ok, left, _ := s.Take(ctx, bucket, now.Add(500*time.Millisecond), 20, 10, 5, 4); ok || left != -3 {
 		t.Errorf("a sweep took from a bucket in debt: %v, %v left", ok, left)
+	}
+}
+
+// TestSweepRuns: a sweep run's steps and chunks are recorded once each, whatever SQS
+// redelivers, and a second run starts only when the first is done or stale.
+func TestSweepRuns(t *testing.T) {
+	s := SweepRuns{New(client, table)}
+	ctx := context.Background()
+	name := strings.ReplaceAll(unique(t, "sweep"), "@", "-")
+	spec := sweep.Spec{Name: name, Group: "c5a3e8f1-2b7d-4e9a-9f61-3d8b2a7c4e15", Approved: true}
+	run := sweep.Run{ID: "run-1", Name: name, Spec: spec, StartedAt: t0, UpdatedAt: t0}
+	if ok, _, err := s.Start(ctx, run, time.Hour); !ok || err != nil {
+		t.Fatalf("start: %v %v", ok, err)
+	}
+	second := run
+	second.ID, second.StartedAt = "run-2", t0.Add(time.Minute)
+	if ok, active, err := s.Start(ctx, second, time.Hour); ok || err != nil || active.ID != "run-1" || active.Spec.Group != spec.Group {
+		t.Fatalf("a second start while the first runs: %v %+v %v", ok, active, err)
+	}
+	// Step 0 twice: applied once.
+	for range 2 {
+		if _, _, err := s.Planned(ctx, name, "run-1", 0, 250, 3, false, map[outcome.Status]int{outcome.Failed: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, _ := s.Planned(ctx, name, "run-other", 1, 1, 1, true, nil); ok {
+		t.Error("another run's step was applied")
+	}
+	if _, ok, _ := s.Planned(ctx, name, "run-1", 1, 0, 0, true, nil); !ok {
+		t.Error("step 1 not applied")
+	}
+	// Three chunks, one delivered twice.
+	var r sweep.Run
+	for _, seq := range []int{0, 1, 1, 65536} {
+		var err error
+		r, _, err = s.ChunkDone(ctx, name, "run-1", seq, map[outcome.Status]int{outcome.Revoked: 100, outcome.NeedsApproval: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Done != 3 || r.Planned != 3 || r.Listed != 250 || !r.Complete() || r.Counts[outcome.Revoked] != 300 || r.Counts[outcome.Failed] != 2 || r.Counts[outcome.NeedsApproval] != 3 {
+		t.Fatalf("run %+v", r)
+	}
+	if first, _ := s.Summarized(ctx, name, "run-1"); !first {
+		t.Error("summary not marked")
+	}
+	if first, _ := s.Summarized(ctx, name, "run-1"); first {
+		t.Error("summary marked twice")
+	}
+	// Done: a new run may start, and replaces it.
+	if ok, _, err := s.Start(ctx, second, time.Hour); !ok || err != nil {
+		t.Fatalf("a new run after the first: %v %v", ok, err)
+	}
+	got, ok, err := s.Get(ctx, name)
+	if err != nil || !ok || got.ID != "run-2" || got.Done != 0 || len(got.Counts) != 0 {
+		t.Fatalf("the new run %+v %v", got, err)
+	}
+	// Stopped, with its reason; a stale run is replaced.
+	if r, ok, err := s.Stop(ctx, name, "wrong group"); !ok || err != nil || !r.Stopped || r.StopReason != "wrong group" {
+		t.Fatalf("stop: %+v %v %v", r, ok, err)
+	}
+	third := run
+	third.ID, third.StartedAt = "run-3", time.Now().Add(2*time.Hour)
+	if ok, _, err := s.Start(ctx, third, time.Hour); !ok || err != nil {
+		t.Errorf("a stale run was not replaced: %v %v", ok, err)
 	}
 }

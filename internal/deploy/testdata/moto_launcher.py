@@ -145,7 +145,34 @@ class JsonAccessDenied(JsonRESTError):
 _check = access_control.IAMRequestBase.check_action_permitted
 
 
+# Correction 6: SQS's batch actions. AWS authorises SendMessageBatch, DeleteMessageBatch
+# and ChangeMessageVisibilityBatch as their single actions (the SQS API reference: "the
+# permission for the batch action is the same as for the action"), on the queue; moto
+# asks for an action no policy can name, on "*" when the queue is in a JSON body.
+_SQS_BATCH = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+              "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
+
+
+def _sqs_resource(self):
+    resource = _sqs_determine(self)
+    if resource != "*":
+        return resource
+    url = _json_body(self).get("QueueUrl") or ""
+    name = url.rstrip("/").split("/")[-1]
+    try:
+        return self.sqs_backend.get_queue(name).queue_arn
+    except Exception:  # noqa: BLE001: no such queue: moto's "*" stands
+        return "*"
+
+
+from moto.sqs.responses import SQSResponse  # noqa: E402
+
+_sqs_determine = SQSResponse._determine_resource
+SQSResponse._determine_resource = _sqs_resource
+
+
 def _check_and_record(self, resource):
+    self._action = _SQS_BATCH.get(self._action, self._action)
     allowed = False
     try:
         _check(self, resource)
