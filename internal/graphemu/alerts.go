@@ -59,10 +59,6 @@ type feed struct {
 	mu         sync.Mutex
 	alerts     []SecurityAlert
 	detections []RiskDetection
-	// identityLimit (WithIdentityProtectionLimit) answers 429 without Retry-After to an
-	// Identity Protection request less than a second after the last one answered.
-	identityLimit bool
-	identityLast  time.Time
 }
 
 const (
@@ -71,13 +67,6 @@ const (
 	detectionsMaxTop     = 500
 	alertsMaxTop         = 2000 // unverified: Graph documents no maximum
 )
-
-// WithIdentityProtectionLimit applies Identity Protection's limit, one request a second
-// per tenant, to riskDetections and riskyUsers: a request less than a second after the
-// last one answered gets 429 with no Retry-After header, as Graph's does.
-func WithIdentityProtectionLimit() Option {
-	return func(s *Server) { s.feed.identityLimit = true }
-}
 
 // AddAlert adds an alert to GET /security/alerts_v2 and returns its id.
 func (s *Server) AddAlert(a SecurityAlert) string {
@@ -188,22 +177,6 @@ func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request, segs []string
 		return true
 	}
 	return false
-}
-
-// identityThrottled plays Identity Protection's one request a second, when enabled.
-func (s *Server) identityThrottled(w http.ResponseWriter, r *http.Request) bool {
-	f := &s.feed
-	f.mu.Lock()
-	now := time.Now()
-	limited := f.identityLimit && !f.identityLast.IsZero() && now.Sub(f.identityLast) < time.Second
-	if f.identityLimit && !limited {
-		f.identityLast = now
-	}
-	f.mu.Unlock()
-	if limited {
-		writeGraphError(w, r, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.") // no Retry-After
-	}
-	return limited
 }
 
 // timeClause is one comparison of the filter grammar the emulator reads:

@@ -12,8 +12,11 @@
 // (alerts.go), whose contents tests change at runtime (AddAlert, UpdateAlert, ...). Faults
 // (throttling, outages, delays, connection resets, denied permissions) can be queued so that
 // retry and error paths are exercised against the real SDK code; WithLatency adds a round
-// trip's time to every answer, and WithIdentityProtectionLimit plays Identity Protection's
-// one request a second.
+// trip's time to every answer. The throttle model of the identity limits (throttle.go) is
+// off unless asked for: WithWriteQuota plays the app+tenant write window with Retry-After,
+// x-ms-throttle-limit-percentage and Low priority refused first, WithIdentityProtectionLimit
+// Identity Protection's one request a second without Retry-After; Throttling reads what
+// they did. GenerateUsers makes directories of any size (100,000 users) for sweeps.
 //
 // Start one per test:
 //

@@ -157,6 +157,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 	token := newAccessToken()
 	s.mu.Lock()
 	s.tokens[token] = time.Now().Add(tokenLifetime)
+	s.tokenApp[token] = s.clientID
 	s.issued++
 	s.mu.Unlock()
 	writeEntraJSON(w, r, http.StatusOK, map[string]any{

@@ -85,6 +85,11 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, segs []strin
 			return
 		}
 	}
+	// The write quota is the gateway's: it is counted before faults and before the
+	// directory is read.
+	if kind == MatchRevoke && s.writeThrottled(w, r, s.appOf(r)) {
+		return
+	}
 	if s.applyFault(w, r, kind, key, func(status int) { writeGraphFault(w, r, status) }) {
 		return
 	}
@@ -130,6 +135,14 @@ func (s *Server) checkBearer(r *http.Request) (string, bool) {
 		return "Lifetime validation failed, the token is expired.", false
 	}
 	return "", true
+}
+
+// appOf is the client id the request's token was issued to (checkBearer passed).
+func (s *Server) appOf(r *http.Request) string {
+	_, tok := bearerToken(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenApp[tok]
 }
 
 // parseODataKey reads the inside of users('...'): a single-quoted string literal in which

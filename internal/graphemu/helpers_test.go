@@ -12,7 +12,7 @@ import (
 
 const graphScope = "https://graph.microsoft.com/.default openid offline_access profile"
 
-func newTestServer(t *testing.T, opts ...Option) *Server {
+func newTestServer(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	srv := NewServer(DefaultUsers(), opts...)
 	t.Cleanup(srv.Close)
@@ -30,7 +30,7 @@ func tokenForm(srv *Server) url.Values {
 	}
 }
 
-func postForm(t *testing.T, srv *Server, path string, form url.Values) (*http.Response, []byte) {
+func postForm(t testing.TB, srv *Server, path string, form url.Values) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -40,7 +40,7 @@ func postForm(t *testing.T, srv *Server, path string, form url.Values) (*http.Re
 	return send(t, srv, req)
 }
 
-func getToken(t *testing.T, srv *Server) string {
+func getToken(t testing.TB, srv *Server) string {
 	t.Helper()
 	resp, body := postForm(t, srv, "/"+srv.TenantID+"/oauth2/v2.0/token", tokenForm(srv))
 	if resp.StatusCode != http.StatusOK {
@@ -54,7 +54,7 @@ func getToken(t *testing.T, srv *Server) string {
 }
 
 // graphDo sends a Graph request; rawPath is sent exactly as written (percent-encoding kept).
-func graphDo(t *testing.T, srv *Server, method, rawPath, token string) (*http.Response, []byte) {
+func graphDo(t testing.TB, srv *Server, method, rawPath, token string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, srv.URL+rawPath, nil)
 	if err != nil {
@@ -66,7 +66,7 @@ func graphDo(t *testing.T, srv *Server, method, rawPath, token string) (*http.Re
 	return send(t, srv, req)
 }
 
-func send(t *testing.T, srv *Server, req *http.Request) (*http.Response, []byte) {
+func send(t testing.TB, srv *Server, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := srv.Client().Do(req)
 	if err != nil {
@@ -80,7 +80,7 @@ func send(t *testing.T, srv *Server, req *http.Request) (*http.Response, []byte)
 	return resp, body
 }
 
-func mustJSON(t *testing.T, body []byte, v any) {
+func mustJSON(t testing.TB, body []byte, v any) {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {

@@ -65,18 +65,20 @@ func (s *Server) serveRiskyUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	var items [][]field
-	for _, u := range s.users {
+	var risky []int
+	for i, u := range s.users {
 		if u.RiskLevel != "" && keep(u) {
-			items = append(items, []field{
-				{"id", u.ID}, {"isDeleted", false}, {"isProcessing", false},
-				{"riskLastUpdatedDateTime", riskUpdated}, {"riskLevel", u.RiskLevel}, {"riskState", u.RiskState},
-				{"riskDetail", "none"}, {"userDisplayName", u.DisplayName}, {"userPrincipalName", u.UserPrincipalName},
-			})
+			risky = append(risky, i)
 		}
 	}
 	s.mu.Unlock()
-	s.writePage(w, r, graphMetadata+"#identityProtection/riskyUsers", items, riskyUsersCap)
+	s.writePage(w, r, graphMetadata+"#identityProtection/riskyUsers", risky, riskyUsersCap, func(u User) []field {
+		return []field{
+			{"id", u.ID}, {"isDeleted", false}, {"isProcessing", false},
+			{"riskLastUpdatedDateTime", riskUpdated}, {"riskLevel", u.RiskLevel}, {"riskState", u.RiskState},
+			{"riskDetail", "none"}, {"userDisplayName", u.DisplayName}, {"userPrincipalName", u.UserPrincipalName},
+		}
+	})
 }
 
 func (s *Server) serveMembers(w http.ResponseWriter, r *http.Request, group string) {
@@ -86,27 +88,24 @@ func (s *Server) serveMembers(w http.ResponseWriter, r *http.Request, group stri
 		return
 	}
 	s.mu.Lock()
-	known := false
-	var items [][]field
-	for _, u := range s.users {
-		if slices.Contains(u.Groups, group) {
-			known = true
-			// userFields leads with the entity's @odata.context; a collection item has
-			// its type instead.
-			items = append(items, append([]field{{"@odata.type", "#microsoft.graph.user"}}, userFields(u, sel)[1:]...))
-		}
-	}
+	members := s.groups[group] // users are only ever appended, so these indices stay valid
 	s.mu.Unlock()
-	if !known {
+	if len(members) == 0 {
 		writeGraphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", group))
 		return
 	}
-	s.writePage(w, r, graphMetadata+"#directoryObjects(microsoft.graph.user)", items, membersCap)
+	s.writePage(w, r, graphMetadata+"#directoryObjects(microsoft.graph.user)", members, membersCap, func(u User) []field {
+		// userFields leads with the entity's @odata.context; a collection item has its
+		// type instead.
+		return append([]field{{"@odata.type", "#microsoft.graph.user"}}, userFields(u, sel)[1:]...)
+	})
 }
 
-// writePage answers one page of items after $skiptoken, at most $top (or the cap), with
-// a next link carrying the request's own query when more remain.
-func (s *Server) writePage(w http.ResponseWriter, r *http.Request, context string, items [][]field, limit int) {
+// writePage answers one page of the users at indices after $skiptoken, at most $top (or
+// the cap), with a next link carrying the request's own query when more remain. Only the
+// page's users are rendered, so paging a 100,000-member group costs each page its own
+// items, not the group's.
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, context string, indices []int, limit int, item func(User) []field) {
 	q := r.URL.Query()
 	size := limit
 	if v := q.Get("$top"); v != "" {
@@ -124,19 +123,21 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, context strin
 	if tok := q.Get("$skiptoken"); tok != "" {
 		b, err := base64.RawURLEncoding.DecodeString(tok)
 		n, aerr := strconv.Atoi(strings.TrimPrefix(string(b), "offset:"))
-		if err != nil || aerr != nil || !strings.HasPrefix(string(b), "offset:") || n < 0 || n > len(items) {
+		if err != nil || aerr != nil || !strings.HasPrefix(string(b), "offset:") || n < 0 || n > len(indices) {
 			writeGraphError(w, r, http.StatusBadRequest, "Directory_ExpiredPageToken", "The specified page token value has expired and can no longer be included in your request.")
 			return
 		}
 		from = n
 	}
-	to := min(from+size, len(items))
+	to := min(from+size, len(indices))
 	page := make([]any, 0, to-from)
-	for _, it := range items[from:to] {
-		page = append(page, rawFields(it))
+	s.mu.Lock()
+	for _, i := range indices[from:to] {
+		page = append(page, rawFields(item(s.users[i])))
 	}
+	s.mu.Unlock()
 	fs := []field{{"@odata.context", context}, {"value", page}}
-	if to < len(items) {
+	if to < len(indices) {
 		q.Set("$skiptoken", base64.RawURLEncoding.EncodeToString([]byte("offset:"+strconv.Itoa(to))))
 		next := url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}
 		fs = append(fs, field{"@odata.nextLink", next.String()})

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,7 +61,9 @@ type Server struct {
 	mu        sync.Mutex
 	users     []User
 	index     map[string]int       // lowercase id and UPN -> users index
+	groups    map[string][]int     // lowercase group id -> its members' users indices, in order
 	tokens    map[string]time.Time // issued access token -> expiry
+	tokenApp  map[string]string    // issued access token -> the client id it was issued to
 	issued    int                  // successful token issuances
 	faults    []*queuedFault
 	requests  []*Request
@@ -68,6 +71,7 @@ type Server struct {
 	pageSize  int           // WithPageSize; 0: Graph's caps
 	latency   time.Duration // WithLatency: added before every answer
 	feed      feed          // alerts_v2 and riskDetections (alerts.go)
+	throttle  throttle      // the identity service's limits (throttle.go)
 	closeOnce sync.Once
 }
 
@@ -107,6 +111,9 @@ type Request struct {
 	// this server issued and that has not expired.
 	HasBearer       bool
 	ClientRequestID string // client-request-id header
+	// ThrottlePriority is the x-ms-throttle-priority header as sent ("" when absent):
+	// sweeps send Low, alerts send none or Normal.
+	ThrottlePriority string
 	// Status is the status the emulator answered; 0 when it sent none (a Reset fault, or the
 	// client went away or the server closed during a Delay).
 	Status int
@@ -149,7 +156,9 @@ func NewServer(users []User, opts ...Option) *Server {
 		clientSecret: DefaultClientSecret,
 		closing:      make(chan struct{}),
 		tokens:       make(map[string]time.Time),
+		tokenApp:     make(map[string]string),
 		index:        make(map[string]int, 2*len(users)),
+		groups:       make(map[string][]int),
 	}
 	for _, u := range users {
 		s.addUser(normalizeUser(u))
@@ -171,6 +180,11 @@ func (s *Server) addUser(u User) {
 	s.users = append(s.users, u)
 	s.index[strings.ToLower(u.ID)] = len(s.users) - 1
 	s.index[strings.ToLower(u.UserPrincipalName)] = len(s.users) - 1
+	for i, g := range u.Groups {
+		if !slices.Contains(u.Groups[:i], g) { // a group named twice lists its member once
+			s.groups[g] = append(s.groups[g], len(s.users)-1)
+		}
+	}
 }
 
 // Close stops the server. Requests held by a Delay fault are released without an answer.
@@ -445,11 +459,12 @@ func (s *Server) record(r *http.Request) *Request {
 	}
 	_, bearer := bearerToken(r)
 	rec := &Request{
-		Method:          r.Method,
-		Path:            r.URL.Path,
-		RawPath:         rawPath,
-		RawQuery:        r.URL.RawQuery,
-		ClientRequestID: r.Header.Get("client-request-id"),
+		Method:           r.Method,
+		Path:             r.URL.Path,
+		RawPath:          rawPath,
+		RawQuery:         r.URL.RawQuery,
+		ClientRequestID:  r.Header.Get("client-request-id"),
+		ThrottlePriority: r.Header.Get("x-ms-throttle-priority"),
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

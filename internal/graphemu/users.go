@@ -90,11 +90,13 @@ func normalizeUser(u User) User {
 	if u.RiskLevel != "" && u.RiskState == "" {
 		u.RiskState = "atRisk"
 	}
-	groups := make([]string, len(u.Groups))
-	for i, g := range u.Groups {
-		groups[i] = strings.ToLower(g)
-	}
-	if len(groups) > 0 {
+	// A new slice only when a group id changes: GenerateUsers shares one between all its
+	// users, which a copy per user would multiply by 100,000.
+	if slices.ContainsFunc(u.Groups, func(g string) bool { return strings.ToLower(g) != g }) {
+		groups := make([]string, len(u.Groups))
+		for i, g := range u.Groups {
+			groups[i] = strings.ToLower(g)
+		}
 		u.Groups = groups
 	}
 	return u

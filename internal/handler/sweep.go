@@ -64,7 +64,7 @@ func (h *Handler) engine(log *slog.Logger, counts *tally) *sweep.Engine {
 		counts.add(ts)
 	}
 	e.Publish = func(ctx context.Context, s sweep.Summary) error {
-		log.Info("sweep finished", "sweep", s.Name, "run", s.Run, "listed", s.Listed, "stopped", s.Stopped, "totals", s.Totals)
+		log.Info("sweep finished", "listed", s.Listed, "stopped", s.Stopped, "totals", s.Totals)
 		if h.Results == nil {
 			return nil
 		}

@@ -6,8 +6,9 @@
 // bucket is empty (it borrows, and sweeps repay). Sweeps take what alerts leave: a sweep
 // takes a token only while Reserve tokens would remain for alerts, so an alert arriving
 // during a sweep finds one waiting instead of queueing behind the sweep's throttling. When
-// Graph reports that the quota is nearly spent (x-ms-throttle-limit-percentage, sent from
-// 0.8), sweeps slow down before Graph starts answering 429.
+// Graph reports more of the quota spent than this bucket's own pace explains
+// (x-ms-throttle-limit-percentage, sent from 0.8), sweeps go at half speed before Graph
+// starts answering 429.
 //
 // It knows nothing of Graph or DynamoDB: the Store is the state table, or memory when
 // there is none.
@@ -29,12 +30,16 @@ type Store interface {
 	Take(ctx context.Context, key string, now time.Time, rate, burst, n, floor float64) (taken bool, left float64, err error)
 }
 
-// Defaults: Graph's documented write quota, less a margin for the clock and for other
-// callers of the same app; a reserve of a fifth of a second's writes for alerts.
+// Defaults: Graph's documented write quota, less a margin: Graph throttles Low-priority
+// calls (every sweep's) first, before the quota is reached, and does not say how early;
+// 18.5 a second stays 7.5% under. A reserve of a fifth of a second's writes for alerts.
 const (
-	DefaultRate    = 19.0
+	DefaultRate    = 18.5
 	DefaultReserve = 4.0
-	// slowFor is how long sweeps run at half speed after Graph said the quota is 80% used.
+	// QuotaRate is Graph's write quota for one app in one tenant, a second: 3,000 per 150 s.
+	QuotaRate = 20.0
+	// slowFor is how long sweeps run at half speed after Graph said the quota is fuller
+	// than this bucket explains.
 	slowFor = 10 * time.Second
 	// batch is how many tokens a sweep takes from the store at once: fewer store calls,
 	// at the cost of holding at most a quarter second of writes.
@@ -147,15 +152,26 @@ func (b *Bucket) Sweep(ctx context.Context) error {
 }
 
 // Observe tells the bucket what Graph said of the quota on a response: its
-// x-ms-throttle-limit-percentage (absent: 0). From 0.8, sweeps go at half speed for a
-// while.
+// x-ms-throttle-limit-percentage (absent: 0), the share of the quota the last 150 s used.
+//
+// Graph sends it from 0.8, and this bucket's own writes account for Rate/QuotaRate of it
+// (0.925 at the default pace): at full speed it is always there, and halving on it would
+// halve every sweep. What the bucket's pace does not explain is someone else on the same
+// quota (another deployment or a script with the same app, in the same tenant), so from
+// 0.8 and above the bucket's own share (plus 0.02 for its burst), sweeps go at half
+// speed for a while; each such answer extends it.
 func (b *Bucket) Observe(limit float64) {
-	if b == nil || limit < 0.8 {
+	if b == nil || limit < b.slowAt() {
 		return
 	}
 	b.mu.Lock()
 	b.slowUntil = b.now().Add(slowFor)
 	b.mu.Unlock()
+}
+
+func (b *Bucket) slowAt() float64 {
+	rate, _, _, _ := b.defaults()
+	return math.Max(0.8, rate/QuotaRate+0.02)
 }
 
 // Memory is a Store for one process: the bucket of a deployment without a state table,

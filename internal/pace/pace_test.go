@@ -101,23 +101,45 @@ func TestContainersShareTheBucket(t *testing.T) {
 	}
 }
 
+// Graph's percentage counts this bucket's own writes: at its own full pace (here 20 a
+// second, the whole quota) the header reads up to 1.0 and must not slow anything; more
+// than the bucket explains must. A bucket paced at 16 a second (0.8) slows above 0.82.
 func TestSlowDownNearTheQuota(t *testing.T) {
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
-	b := bucket(&Memory{}, c)
-	for i := 0; i < 40; i++ {
-		b.Sweep(context.Background())
-	}
-	b.Observe(0.79)
-	if !b.slowUntil.IsZero() {
-		t.Error("slowed below 0.8")
-	}
-	b.Observe(0.85)
-	start := c.Now()
-	for i := 0; i < 40; i++ {
-		b.Sweep(context.Background())
-	}
-	if rate := 40 / c.Now().Sub(start).Seconds(); rate > 11 {
-		t.Errorf("after x-ms-throttle-limit-percentage 0.85: %.1f writes a second, want about half", rate)
+	for _, tc := range []struct {
+		rate       float64
+		fast, slow float64 // a percentage that leaves full speed, and one that halves it
+	}{
+		{rate: 20, fast: 1.0, slow: 1.05},
+		{rate: DefaultRate, fast: 0.94, slow: 0.95},
+		{rate: 16, fast: 0.81, slow: 0.83},
+		{rate: 8, fast: 0.79, slow: 0.8},
+	} {
+		c := &clock{now: time.Unix(1_800_000_000, 0)}
+		b := bucket(&Memory{}, c)
+		b.Rate, b.Burst = tc.rate, tc.rate
+		for range 2 * int(tc.rate) {
+			b.Sweep(context.Background())
+		}
+		speed := func() float64 {
+			start := c.Now()
+			for range 2 * int(tc.rate) {
+				b.Sweep(context.Background())
+			}
+			return 2 * tc.rate / c.Now().Sub(start).Seconds()
+		}
+		b.Observe(tc.fast)
+		if got := speed(); got < 0.9*tc.rate {
+			t.Errorf("rate %v, after x-ms-throttle-limit-percentage %v: %.1f writes a second, want full speed", tc.rate, tc.fast, got)
+		}
+		b.Observe(tc.slow)
+		if got := speed(); got > 0.6*tc.rate {
+			t.Errorf("rate %v, after x-ms-throttle-limit-percentage %v: %.1f writes a second, want about half", tc.rate, tc.slow, got)
+		}
+		// Half speed lasts slowFor from the last answer that asked for it.
+		c.now = c.now.Add(slowFor)
+		if got := speed(); got < 0.9*tc.rate {
+			t.Errorf("rate %v, %v after the last high answer: %.1f writes a second, want full speed again", tc.rate, slowFor, got)
+		}
 	}
 }
 

@@ -60,7 +60,7 @@ func (s SweepRuns) Start(ctx context.Context, run sweep.Run, stale time.Duration
 			"startedAt": num(now.UnixMilli()), "updatedAt": num(now.UnixMilli()), "step": num(0),
 			"listed": num(0), "planned": num(0), "done": num(0),
 			"listingDone": boolean(false), "stopped": boolean(false), "summarized": boolean(false),
-			"expiresAt": num(now.Add(sweepRunKeep).Unix()),
+			"expiresAt": num(now.Add(sweepRunKeep).Unix()), "listSha": str(run.ListSHA),
 		},
 		ConditionExpression:       aws.String("attribute_not_exists(pk) OR summarized = :true OR updatedAt < :stale"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":true": boolean(true), ":stale": num(now.Add(-stale).UnixMilli())},
@@ -200,6 +200,9 @@ func (s SweepRuns) decodeRun(op, pk, name string, it map[string]types.AttributeV
 	r.DryRun, r.ListingDone, r.Stopped, r.Summarized = flag(it, "dryRun"), flag(it, "listingDone"), flag(it, "stopped"), flag(it, "summarized")
 	if reason, ok := it["stopReason"].(*types.AttributeValueMemberS); ok {
 		r.StopReason = reason.Value
+	}
+	if sha, ok := it["listSha"].(*types.AttributeValueMemberS); ok {
+		r.ListSHA = sha.Value
 	}
 	for _, st := range outcome.Statuses {
 		if v, ok := number(it, countAttr(st)); ok && v > 0 {

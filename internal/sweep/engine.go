@@ -2,6 +2,8 @@ package sweep
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,7 +86,10 @@ type Run struct {
 	Stopped     bool // an operator stopped it
 	StopReason  string
 	Summarized  bool
-	Counts      map[outcome.Status]int
+	// ListSHA is the SHA-256 of an S3 list as Start read it: the plan step reads the
+	// object again and refuses it if it changed, so what was checked is what is swept.
+	ListSHA string
+	Counts  map[outcome.Status]int
 }
 
 // Complete reports whether every chunk the run planned is done.
@@ -204,11 +209,13 @@ type Started struct {
 func (e *Engine) Start(ctx context.Context, s Spec) (Started, error) {
 	dry := s.DryRun || e.DryRun
 	var listed int
+	var listSHA string
 	if s.Users != nil || s.List != nil {
-		entries, _, err := e.readList(ctx, s)
+		entries, _, sha, err := e.readList(ctx, s)
 		if err != nil {
 			return Started{}, err
 		}
+		listSHA = sha
 		listed = len(entries)
 		if !s.Approved && e.MaxTargets > 0 && listed > e.MaxTargets {
 			return Started{Targets: e.askApproval(s, entryMembers(entries)[:e.MaxTargets+1], true)},
@@ -231,7 +238,7 @@ func (e *Engine) Start(ctx context.Context, s Spec) (Started, error) {
 	if id == "" {
 		id = fmt.Sprintf("%d", e.now().UnixNano())
 	}
-	run := Run{ID: id, Name: s.Name, Spec: s, DryRun: dry, StartedAt: e.now(), UpdatedAt: e.now()}
+	run := Run{ID: id, Name: s.Name, Spec: s, DryRun: dry, StartedAt: e.now(), UpdatedAt: e.now(), ListSHA: listSHA}
 	started, active, err := e.Progress.Start(ctx, run, staleRun)
 	if err != nil {
 		return Started{}, fmt.Errorf("sweep %s: recording the run: %w", s.Name, err)
@@ -323,9 +330,18 @@ func (e *Engine) plan(ctx context.Context, run Run, p Plan) error {
 	var next string
 	counts := map[outcome.Status]int{}
 	if s.Users != nil || s.List != nil {
-		entries, bad, err := e.readList(ctx, s)
+		entries, bad, sha, err := e.readList(ctx, s)
 		if err != nil {
 			return err
+		}
+		if s.List != nil && sha != run.ListSHA {
+			// Not what Start checked: refused rather than swept. The run ends with what it
+			// planned (nothing), and says why in every line of its summary's log.
+			_, _, perr := e.Progress.Planned(ctx, s.Name, run.ID, p.Step, 0, 0, true, map[outcome.Status]int{})
+			if perr == nil {
+				_, _, perr = e.Progress.Stop(ctx, s.Name, "the list s3://"+s.List.Bucket+"/"+s.List.Key+" changed after the sweep started: nothing of it was swept; start the sweep again")
+			}
+			return e.finishIfComplete(ctx, run.ID, s.Name, perr)
 		}
 		users = members(entryMembers(entries))
 		for i := range users {
@@ -507,27 +523,29 @@ func (e *Engine) Status(ctx context.Context, name string) (Run, bool, error) {
 	return e.Progress.Get(ctx, name)
 }
 
-// readList reads an explicit list, inline or from S3, and checks it whole.
-func (e *Engine) readList(ctx context.Context, s Spec) ([]Entry, []BadLine, error) {
+// readList reads an explicit list, inline or from S3, checks it whole, and returns the
+// SHA-256 of an S3 object's bytes.
+func (e *Engine) readList(ctx context.Context, s Spec) ([]Entry, []BadLine, string, error) {
 	if s.Users != nil {
 		entries, bad, err := ParseList([]byte(strings.Join(s.Users, "\n")))
 		if err != nil {
-			return nil, nil, fmt.Errorf("sweep %s: \"users\": %w", s.Name, err)
+			return nil, nil, "", fmt.Errorf("sweep %s: \"users\": %w", s.Name, err)
 		}
-		return entries, bad, nil
+		return entries, bad, "", nil
 	}
 	if e.Objects == nil {
-		return nil, nil, fmt.Errorf("sweep %s: lists in S3 are not configured in this deployment (SweepListBucket)", s.Name)
+		return nil, nil, "", fmt.Errorf("sweep %s: lists in S3 are not configured in this deployment (SweepListBucket)", s.Name)
 	}
 	b, err := e.Objects.Read(ctx, *s.List)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sweep %s: list s3://%s/%s: %w", s.Name, s.List.Bucket, s.List.Key, err)
+		return nil, nil, "", fmt.Errorf("sweep %s: list s3://%s/%s: %w", s.Name, s.List.Bucket, s.List.Key, err)
 	}
 	entries, bad, err := ParseList(b)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sweep %s: list s3://%s/%s: %w", s.Name, s.List.Bucket, s.List.Key, err)
+		return nil, nil, "", fmt.Errorf("sweep %s: list s3://%s/%s: %w", s.Name, s.List.Bucket, s.List.Key, err)
 	}
-	return entries, bad, nil
+	sum := sha256.Sum256(b)
+	return entries, bad, hex.EncodeToString(sum[:]), nil
 }
 
 func entryMembers(entries []Entry) []alert.Principal {

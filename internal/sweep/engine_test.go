@@ -462,3 +462,23 @@ func TestSweepKeepsTheGuardrails(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineListChangedAfterStart: an S3 list is swept as Start checked it, or not at all.
+func TestEngineListChangedAfterStart(t *testing.T) {
+	objects := &fakeObjects{body: []byte("AdeleV@contoso.onmicrosoft.com\nMeganB@contoso.onmicrosoft.com\n")}
+	w := newWorld(nil)
+	w.e.Objects = objects
+	list, _ := parse(t, `{"sweep":{"name":"contractors","approved":true,"list":{"bucket":"contoso-sweeps","key":"lists/contractors.txt"}}}`)
+	if _, err := w.e.Start(context.Background(), list); err != nil {
+		t.Fatal(err)
+	}
+	objects.body = []byte("AdeleV@contoso.onmicrosoft.com\nbreakglass01@contoso.onmicrosoft.com\n")
+	drain(t, w.e, w.q, 5)
+	if len(w.revoked) != 0 || len(w.sums) != 1 || !w.sums[0].Stopped {
+		t.Fatalf("revoked %v, summaries %+v", w.revoked, w.sums)
+	}
+	run, _, _ := w.p.Get(context.Background(), "contractors")
+	if !strings.Contains(run.StopReason, "changed after the sweep started") {
+		t.Errorf("stop reason %q", run.StopReason)
+	}
+}

@@ -20,13 +20,20 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/session-revoker/session-revoker/internal/app"
 	"github.com/session-revoker/session-revoker/internal/graphemu"
 	"github.com/session-revoker/session-revoker/internal/handler"
+	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/policy"
 	"github.com/session-revoker/session-revoker/internal/testenv/moto"
 )
@@ -119,6 +126,11 @@ func start(ctx context.Context, emu *graphemu.Server, env map[string]string) (*h
 		stop()
 		return nil, nil, nil, err
 	}
+	// The stack's state table and queues, as the template creates them.
+	if err := stack(ctx); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
 	// The variable Lambda sets from the template's LogLevel, so one name works everywhere.
 	log := app.Logger(os.Stderr, os.Getenv("AWS_LAMBDA_LOG_LEVEL"))
 	cfg, err := app.ConfigFromEnv(os.Getenv)
@@ -153,6 +165,16 @@ func invoke(file string, narrate bool) error {
 		fmt.Fprintf(os.Stderr, "demo: %s through the real handler; Entra/Graph emulator at %s, Secrets Manager (moto) at %s\n", file, emu.URL, aws.URL)
 	}
 	result, herr := h.Handle(ctx, payload)
+	if res, ok := result.(*outcome.Result); ok && herr == nil && res.Sweep != nil && res.Sweep.Status == "started" {
+		// A sweep's work is on its queue: consume it, as the event source mapping would,
+		// then show how the run ended.
+		n, err := drain(ctx, h)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "invoke: the sweep queue's %d records consumed; the run's status:\n", n)
+		result, herr = h.Handle(ctx, []byte(`{"sweepStatus": "`+res.Sweep.Name+`"}`))
+	}
 	if result != nil {
 		if err := printJSON(result); err != nil {
 			return err
@@ -164,6 +186,87 @@ func invoke(file string, narrate bool) error {
 		}
 	}
 	return herr
+}
+
+// The names the local stack gives the state table and the queues.
+const (
+	localTable       = "session-revoker-state"
+	localSweepQueue  = "session-revoker-sweeps"
+	localFailedQueue = "session-revoker-failed"
+)
+
+// stack creates, in moto, the state table and the sweep and failure queues the template
+// creates, and points the function's variables at them.
+func stack(ctx context.Context) error {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return err
+	}
+	if err := moto.CreateStateTable(ctx, dynamodb.NewFromConfig(cfg), localTable); err != nil {
+		return err
+	}
+	q := sqs.NewFromConfig(cfg)
+	urls := map[string]string{}
+	for _, name := range []string{localSweepQueue, localFailedQueue} {
+		out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+		if err != nil {
+			return err
+		}
+		urls[name] = aws.ToString(out.QueueUrl)
+	}
+	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(urls[localSweepQueue]), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return err
+	}
+	for k, v := range map[string]string{"STATE_TABLE": localTable, "SWEEP_QUEUE_URL": urls[localSweepQueue],
+		"SWEEP_QUEUE_ARN": attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], "FAILURE_QUEUE_URL": urls[localFailedQueue]} {
+		os.Setenv(k, v)
+	}
+	return nil
+}
+
+// drain consumes the sweep queue as the event source mapping does, one record an
+// invocation, until it is empty, and returns how many records it handed over.
+func drain(ctx context.Context, h *handler.Handler) (int, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return 0, err
+	}
+	q, url, arn := sqs.NewFromConfig(cfg), os.Getenv("SWEEP_QUEUE_URL"), os.Getenv("SWEEP_QUEUE_ARN")
+	n := 0
+	for empty := 0; empty < 2; {
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 1,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+		if err != nil {
+			return n, err
+		}
+		if len(out.Messages) == 0 {
+			empty++
+			continue
+		}
+		empty = 0
+		m := out.Messages[0]
+		event, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
+			"messageId": aws.ToString(m.MessageId), "eventSource": "aws:sqs", "eventSourceARN": arn, "body": aws.ToString(m.Body),
+			"attributes": map[string]string{"ApproximateReceiveCount": m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)]},
+		}}})
+		ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		raw, err := h.Handle(lambdacontext.NewContext(ictx, &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("local-sweep-%d", n)}), event)
+		cancel()
+		n++
+		if err != nil {
+			return n, err
+		}
+		if resp, ok := raw.(handler.BatchResponse); ok && len(resp.BatchItemFailures) > 0 {
+			if receives, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)]); receives >= 8 {
+				return n, fmt.Errorf("a sweep record failed 8 times")
+			}
+			q.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0})
+			continue
+		}
+		q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
+	}
+	return n, nil
 }
 
 func writeTemp(pattern string, data []byte) (string, error) {

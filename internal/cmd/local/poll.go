@@ -8,12 +8,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/session-revoker/session-revoker/internal/graphemu"
 	"github.com/session-revoker/session-revoker/internal/outcome"
-	"github.com/session-revoker/session-revoker/internal/testenv/moto"
 )
 
 // demoPoll shows the pull path: Defender for Cloud Apps has raised an impossible-travel
@@ -28,19 +25,11 @@ func demoPoll(file string) error {
 	ctx := context.Background()
 	emu := graphemu.NewServer(graphemu.DefaultUsers())
 	defer emu.Close()
-	const table = "session-revoker-state"
-	h, aws, stop, err := start(ctx, emu, map[string]string{"STATE_TABLE": table})
+	h, aws, stop, err := start(ctx, emu, nil)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return err
-	}
-	if err := moto.CreateStateTable(ctx, dynamodb.NewFromConfig(cfg), table); err != nil {
-		return err
-	}
 
 	emu.AddAlert(graphemu.SecurityAlert{Title: "Impossible travel activity", Severity: "high", ServiceSource: "microsoftDefenderForCloudApps",
 		DetectionSource: "cloudAppSecurity", Category: "InitialAccess", Users: []string{"AdeleV@contoso.onmicrosoft.com"}})

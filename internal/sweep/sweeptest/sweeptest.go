@@ -156,7 +156,6 @@ func (q *Queue) Drain(handle func(w sweep.Work, receives int) error, maxReceives
 	}
 }
 
-
 // Pop takes the next message off the queue, as a consumer receives it.
 func (q *Queue) Pop() (sweep.Work, bool) {
 	q.mu.Lock()
