@@ -216,8 +216,8 @@ func recognise(doc *Document, depth int) ([]Alert, error) {
 	if depth < maxListDepth && doc.Top.IsArray("value") {
 		return recogniseList(doc, depth)
 	}
-	return nil, fmt.Errorf("%w: no known alert format has top-level keys [%s]%s; expected one of: %s, or a direct request {\"userId\": \"<object id or UPN>\"}",
-		ErrUnrecognised, doc.Top.Keys(), envelopeHint(doc.Envelope), strings.Join(Formats(), ", "))
+	return nil, fmt.Errorf("%w: no known alert format has top-level keys [%s]%s%s; expected one of: %s, or a direct request {\"userId\": \"<object id or UPN>\"}",
+		ErrUnrecognised, doc.Top.Keys(), envelopeHint(doc.Envelope), falconNotificationHint(doc), strings.Join(Formats(), ", "))
 }
 
 // sourceRules are the custom rules naming source, nil for a document without an envelope.

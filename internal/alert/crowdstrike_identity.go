@@ -3,9 +3,11 @@ package alert
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	"github.com/session-revoker/session-revoker/internal/delivery"
+	"github.com/session-revoker/session-revoker/internal/sources"
 )
 
 // CrowdStrike Falcon Identity Protection, as the Falcon Event Streams API and the Falcon
@@ -29,6 +31,17 @@ import (
 // DISMISSED or CLOSED names its user as closed.
 // https://github.com/elastic/integrations/tree/main/packages/crowdstrike (falcon pipeline
 // tests: test-falcon-ipd-summary.log, test-falcon-identity-protection-incident.log)
+//
+// Not read: the body a Falcon Fusion SOAR workflow's webhook action (the CrowdStrike Store
+// "Webhook" integration) posts, {"meta": {...}, "data": {...}}. Public receivers of it read
+// meta.trigger_name and meta.trigger_category, and for an endpoint detection
+// data["detections.user_name"], data["detections.hostname"]... (a Teams relay plugin);
+// PagerTree's reads data members its users compose in the workflow. No published sample
+// shows what data holds for an identity detection (the workflow's trigger names the fields
+// Trigger.Category.Investigatable.Product.IDP.SourceAccountName, ...ObjectSid, as Event
+// Streams does, but how the action names them in data is not shown), and what data holds is
+// the workflow author's choice. So such a body stays unrecognised, to the failure queue,
+// with falconNotificationHint saying why and what to do instead.
 
 const crowdStrikeIdentity = "crowdstrike-identity"
 
@@ -120,3 +133,26 @@ func extractCrowdStrikeIncident(d *Document) ([]Alert, error) {
 	}
 	return []Alert{a}, nil
 }
+
+// falconNotificationHint explains, in an unrecognised-payload error, a Falcon Fusion
+// webhook notification: "" for anything else. It names keys only, never a value.
+func falconNotificationHint(d *Document) string {
+	meta, data := d.Top.Get("meta"), d.Top.Get("data")
+	if len(meta) == 0 || meta[0] != '{' || len(data) == 0 || data[0] != '{' {
+		return ""
+	}
+	pushed := d.Envelope.DetailType == crowdStrikeDetailType
+	if !pushed && delivery.Member(meta, "trigger_name") == nil && delivery.Member(meta, "trigger_category") == nil {
+		return ""
+	}
+	return "; this looks like a CrowdStrike Falcon Fusion webhook notification ({\"meta\", \"data\"}), whose data holds the fields its workflow chose: " +
+		"no format reads it (no published sample shows it for identity detections). Send identity detections as Falcon Event Streams' " +
+		csIdpDetection + " ({\"metadata\", \"event\"}), or describe the workflow's data with an ALERT_MAPPINGS rule matching detail-type " +
+		strconv.Quote(crowdStrikeDetailType)
+}
+
+// crowdStrikeDetailType is the detail-type the webhook endpoint's crowdstrike path puts.
+var crowdStrikeDetailType = func() string {
+	s, _ := sources.ByName("crowdstrike")
+	return s.DetailType
+}()

@@ -1,7 +1,9 @@
 package alert
 
 import (
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -103,4 +105,54 @@ func TestCrowdStrikeIdentityIncident(t *testing.T) {
 		t.Errorf("%+v %v", alerts, err)
 	}
 	checkErrors(t, map[string]errorCase{"user of another type": {incident(`{"UserName":["sekret"]}`), []string{crowdStrikeIdentity, `"event"`, "UserName"}}})
+}
+
+// falconNotification is the body a Falcon Fusion workflow's webhook action posts for an
+// endpoint detection, with the members public receivers read (meta.trigger_name,
+// meta.trigger_category, data["detections.*"]); the values are this project's.
+const falconNotification = `{"meta": {"trigger_category": "Detections", "trigger_name": "New endpoint detection"},
+  "data": {"detections.user_name": "AlexW", "detections.hostname": "WS-ALEXW-01", "detections.action_taken": "Process blocked",
+           "detections.command_line": "powershell.exe -nop -w hidden -enc SQBFAFgA", "detections.url": "https://falcon.crowdstrike.com/activity/detections/detail/0f1e2d3c"}}`
+
+// TestFalconNotificationIsRefusedWithItsReason: pushed through the crowdstrike path or
+// bare, a Fusion webhook body is read by no format (its data is the workflow's choice, and
+// no sample shows it for identity detections): it fails, saying what it is and what to send
+// instead, naming no value from it.
+func TestFalconNotificationIsRefusedWithItsReason(t *testing.T) {
+	pushed := `{"version": "0", "id": "5b0e7f4c-2a1d-4c3e-9f8b-7a6d5c4b3a21", "detail-type": "CrowdStrike Identity Detection", "source": "session-revoker.webhook",
+		"account": "123456789012", "time": "2026-11-23T08:02:11Z", "region": "us-east-1", "resources": [], "detail": ` + falconNotification + `}`
+	for name, payload := range map[string]string{
+		"pushed": pushed,
+		"bare":   falconNotification,
+		"pushed, its meta without trigger fields": strings.Replace(pushed, `"trigger_category": "Detections", "trigger_name": "New endpoint detection"`, `"timestamp": 1795420931`, 1),
+	} {
+		_, err := recogniseInline(t, payload)
+		if !errors.Is(err, ErrUnrecognised) {
+			t.Fatalf("%s: err = %v, want ErrUnrecognised", name, err)
+		}
+		for _, want := range []string{"top-level keys [meta, data]", "Falcon Fusion webhook notification", "IdpDetectionSummaryEvent", "ALERT_MAPPINGS"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: the error does not say %q: %v", name, want, err)
+			}
+		}
+		for _, value := range []string{"AlexW", "WS-ALEXW", "powershell", "New endpoint detection"} {
+			if strings.Contains(err.Error(), value) {
+				t.Errorf("%s: the error repeats %q from the body", name, value)
+			}
+		}
+	}
+	// Only such a body gets the hint: another document with a meta and a data.
+	_, err := recogniseInline(t, `{"meta": {"page": 1}, "data": {"rows": []}}`)
+	if !errors.Is(err, ErrUnrecognised) || strings.Contains(err.Error(), "Falcon") {
+		t.Errorf("an unrelated document: %v", err)
+	}
+
+	// The way out the error names works: a rule for the crowdstrike path's events reads
+	// what the workflow put in data.
+	useMappings(t, `[{"name": "falcon-fusion", "match": {"source": "session-revoker.webhook", "detailType": "CrowdStrike Identity Detection"},
+		"users": "data.\"detections.user_name\"", "title": "meta.trigger_name"}]`)
+	alerts, err := recogniseInline(t, pushed)
+	if err != nil || len(alerts) != 1 || alerts[0].Format != "custom:falcon-fusion" || !reflect.DeepEqual(alerts[0].Principals, []Principal{{Account: "AlexW"}}) {
+		t.Errorf("the custom rule: %+v %v", alerts, err)
+	}
 }

@@ -199,20 +199,45 @@ func (r *router) deliver(t *testing.T, bus, source, detailType string, detail []
 		t.Fatalf("PutEvents on %s: %v %+v", bus, err, out)
 	}
 	var matched []string
+	for _, d := range r.drain(t) {
+		matched = append(matched, d.rule)
+	}
+	return matched
+}
+
+// routed is one event a rule delivered: the rule's logical id and the event as its
+// target received it.
+type routed struct {
+	rule  string
+	event []byte
+}
+
+// drain takes every event the rules delivered since the last drain off their queues, by
+// rule. moto delivers to a rule's targets within PutEvents.
+func (r *router) drain(t *testing.T) []routed {
+	t.Helper()
+	ctx := context.Background()
+	var out []routed
 	for id, url := range r.queues {
-		msgs, err := r.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range msgs.Messages {
-			matched = append(matched, id)
-			if _, err := r.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
+		for {
+			msgs, err := r.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
+			if err != nil {
 				t.Fatal(err)
+			}
+			for _, m := range msgs.Messages {
+				out = append(out, routed{rule: id, event: []byte(aws.ToString(m.Body))})
+				if _, err := r.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// moto returns every message it holds, up to the maximum asked for.
+			if len(msgs.Messages) < 10 {
+				break
 			}
 		}
 	}
-	sort.Strings(matched)
-	return matched
+	sort.Slice(out, func(i, j int) bool { return out[i].rule < out[j].rule })
+	return out
 }
 
 // TestEveryFixtureReachesItsRule: each fixture is delivered by exactly the rule sources.go

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,7 +46,22 @@ func bearerToken(header string) (string, bool) {
 type signed struct {
 	mac [sha256.Size]byte
 	at  time.Time
+	// as is the construction that matched, for the log line.
+	as string
 }
+
+// CrowdStrike's own page on the signature was not reachable from here, and public receivers
+// disagree: two (alertchain's tests, a Teams relay plugin) verify base64(HMAC-SHA256(key,
+// body || timestamp)), PagerTree's integration hex(HMAC-SHA256(key, timestamp || body)).
+// Both orders and both encodings of the one MAC are accepted, so the path works whichever
+// Falcon sends, and the log line says which it was. Either needs the key; neither
+// concatenation can be re-read as the other (a body starts with "{", a timestamp never
+// does), and an encoding is only an encoding of the same 32 bytes, which the replay cache
+// keys on.
+const (
+	bodyThenTimestamp = "body+timestamp"
+	timestampThenBody = "timestamp+body"
+)
 
 // verifyCrowdStrike checks a CrowdStrike webhook delivery's signature and timestamp.
 // The reason is for the log line, never for the response.
@@ -66,24 +82,43 @@ func verifyCrowdStrike(headers map[string]string, body []byte, sk sourceKeys, no
 	if alg := headers["x-cs-signature-algorithm"]; alg != "" && !strings.EqualFold(alg, "hmac-sha256") {
 		return signed{}, "unsupported X-Cs-Signature-Algorithm"
 	}
-	sig, err := base64.StdEncoding.DecodeString(strings.TrimSpace(headers["x-cs-primary-signature"]))
-	if err != nil || len(sig) != sha256.Size {
-		return signed{}, "no X-Cs-Primary-Signature, or not a base64 HMAC-SHA256"
+	sig, ok := decodeSignature(strings.TrimSpace(headers["x-cs-primary-signature"]))
+	if !ok {
+		return signed{}, "no X-Cs-Primary-Signature, or not an HMAC-SHA256 in base64 or hex"
 	}
-	match := 0
+	// Every key, in both orders, whatever matched before.
+	bodyFirst, tsFirst := 0, 0
 	for _, key := range sk.secrets {
 		mac := hmac.New(sha256.New, key)
 		mac.Write(body)
 		mac.Write([]byte(ts))
-		match |= constantTimeEqual(mac.Sum(nil), sig)
+		bodyFirst |= constantTimeEqual(mac.Sum(nil), sig)
+		mac.Reset()
+		mac.Write([]byte(ts))
+		mac.Write(body)
+		tsFirst |= constantTimeEqual(mac.Sum(nil), sig)
 	}
-	if match != 1 || len(sk.secrets) == 0 {
+	if bodyFirst|tsFirst != 1 || len(sk.secrets) == 0 {
 		return signed{}, "signature does not match"
 	}
-	var s signed
+	s := signed{at: at, as: bodyThenTimestamp}
+	if bodyFirst != 1 {
+		s.as = timestampThenBody
+	}
 	copy(s.mac[:], sig)
-	s.at = at
 	return s, ""
+}
+
+// decodeSignature reads a 32-byte MAC sent as base64 (44 characters) or hex (64).
+func decodeSignature(v string) ([]byte, bool) {
+	var sig []byte
+	var err error
+	if len(v) == 2*sha256.Size {
+		sig, err = hex.DecodeString(v)
+	} else {
+		sig, err = base64.StdEncoding.DecodeString(v)
+	}
+	return sig, err == nil && len(sig) == sha256.Size
 }
 
 // parseTimestamp reads an RFC 3339 time, or Unix seconds or milliseconds.

@@ -80,6 +80,8 @@ type outcome struct {
 	message string
 	reason  string
 	eventID string
+	// signedAs is the CrowdStrike signature construction that matched.
+	signedAs string
 }
 
 // Serve answers one request. Checks run cheapest and least revealing first: the route,
@@ -135,7 +137,7 @@ func (e *Endpoint) serve(ctx context.Context, r Route, token string, req Request
 	if r.Scheme == CrowdStrikeSignature {
 		e.replays.remember(sig, e.now())
 	}
-	return outcome{status: http.StatusOK, eventID: id}
+	return outcome{status: http.StatusOK, eventID: id, signedAs: sig.as}
 }
 
 // authenticate returns "" when the request proves it is the source's, else the reason.
@@ -216,6 +218,9 @@ func (e *Endpoint) logOutcome(ctx context.Context, req Request, r Route, o outco
 	}
 	if o.eventID != "" {
 		attrs = append(attrs, slog.String("eventId", o.eventID), slog.String("detailType", r.Source.DetailType))
+	}
+	if o.signedAs != "" {
+		attrs = append(attrs, slog.String("signedAs", o.signedAs))
 	}
 	if o.reason != "" {
 		attrs = append(attrs, slog.String("reason", o.reason))

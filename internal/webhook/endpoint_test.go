@@ -3,6 +3,10 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -150,6 +154,61 @@ func TestRoutesFollowSources(t *testing.T) {
 	}
 }
 
+// signTimestampFirst is the construction PagerTree's CrowdStrike integration verifies:
+// HMAC-SHA256 over the timestamp followed by the body.
+func signTimestampFirst(key string, body []byte, timestamp string, encode func([]byte) string) string {
+	mac := hmac.New(sha256.New, []byte(key))
+	mac.Write([]byte(timestamp))
+	mac.Write(body)
+	return encode(mac.Sum(nil))
+}
+
+// TestCrowdStrikeSignatureConstructions: public receivers disagree on what Falcon signs, so
+// each construction one of them verifies is accepted, and the log line says which matched;
+// a replay is refused whichever way the same MAC is written.
+func TestCrowdStrikeSignatureConstructions(t *testing.T) {
+	cs := routeOf(t, "crowdstrike")
+	b := body(t, cs)
+	ts := sentAt().UTC().Format(time.RFC3339)
+	bodyFirst, _ := base64.StdEncoding.DecodeString(webhooktest.SignCrowdStrike(webhooktest.CrowdStrikeKey, b, ts))
+	for _, c := range []struct {
+		name, sig, as string
+	}{
+		{"base64, body then timestamp (alertchain, a Teams relay)", webhooktest.SignCrowdStrike(webhooktest.CrowdStrikeKey, b, ts), "body+timestamp"},
+		{"hex, body then timestamp", hex.EncodeToString(bodyFirst), "body+timestamp"},
+		{"hex, timestamp then body (PagerTree)", signTimestampFirst(webhooktest.CrowdStrikeKey, b, ts, hex.EncodeToString), "timestamp+body"},
+		{"base64, timestamp then body", signTimestampFirst(webhooktest.CrowdStrikeKey, b, ts, base64.StdEncoding.EncodeToString), "timestamp+body"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			bus := &recordingBus{}
+			ep := newEndpoint(t, bus, keyring(t, webhooktest.Secret()), &logs)
+			req := with(webhooktest.Request(cs, b, sentAt()), func(r *webhook.Request) { r.Headers["x-cs-primary-signature"] = c.sig })
+			if resp := ep.Serve(context.Background(), req); resp.Status != http.StatusOK {
+				t.Fatalf("status %d; log %s", resp.Status, logs.String())
+			}
+			if !strings.Contains(logs.String(), `"signedAs":"`+c.as+`"`) {
+				t.Errorf("the log does not say the signature was %s: %s", c.as, logs.String())
+			}
+			// The same MAC in the other encoding is the same delivery.
+			other := req
+			other.Headers = map[string]string{}
+			for k, v := range req.Headers {
+				other.Headers[k] = v
+			}
+			if mac, err := hex.DecodeString(c.sig); err == nil {
+				other.Headers["x-cs-primary-signature"] = base64.StdEncoding.EncodeToString(mac)
+			} else {
+				mac, _ := base64.StdEncoding.DecodeString(c.sig)
+				other.Headers["x-cs-primary-signature"] = hex.EncodeToString(mac)
+			}
+			if resp := ep.Serve(context.Background(), other); resp.Status != http.StatusUnauthorized || bus.count() != 1 {
+				t.Errorf("the same MAC re-encoded: status %d, %d entries", resp.Status, bus.count())
+			}
+		})
+	}
+}
+
 func TestRotationBothKeysAccepted(t *testing.T) {
 	r := routeOf(t, "elastic")
 	for _, token := range []string{webhooktest.BearerToken, webhooktest.NextToken} {
@@ -202,7 +261,14 @@ func TestRefused(t *testing.T) {
 		{"stale timestamp", signedAt(clock.Add(-webhook.ReplayWindow-time.Second), csBody), 401, "stale timestamp"},
 		{"timestamp from the future", signedAt(clock.Add(webhook.ReplayWindow+time.Second), csBody), 401, "ahead of the clock"},
 		{"other algorithm", with(signedAt(sentAt(), csBody), func(r *webhook.Request) { r.Headers["x-cs-signature-algorithm"] = "hmac-sha1" }), 401, "unsupported"},
-		{"signature as hex", with(signedAt(sentAt(), csBody), func(r *webhook.Request) { r.Headers["x-cs-primary-signature"] = strings.Repeat("ab", 32) }), 401, "not a base64 HMAC-SHA256"},
+		{"signature neither base64 nor hex", with(signedAt(sentAt(), csBody), func(r *webhook.Request) { r.Headers["x-cs-primary-signature"] = strings.Repeat("xy", 32) }), 401, "not an HMAC-SHA256 in base64 or hex"},
+		{"signature of another length", with(signedAt(sentAt(), csBody), func(r *webhook.Request) {
+			r.Headers["x-cs-primary-signature"] = r.Headers["x-cs-primary-signature"][:40]
+		}), 401, "not an HMAC-SHA256 in base64 or hex"},
+		{"any hex that is not the MAC", with(signedAt(sentAt(), csBody), func(r *webhook.Request) { r.Headers["x-cs-primary-signature"] = strings.Repeat("ab", 32) }), 401, "signature does not match"},
+		{"timestamp first, another key", with(signedAt(sentAt(), csBody), func(r *webhook.Request) {
+			r.Headers["x-cs-primary-signature"] = signTimestampFirst(webhooktest.BearerToken, csBody, r.Headers["x-cs-delivery-timestamp"], hex.EncodeToString)
+		}), 401, "signature does not match"},
 		{"not JSON, authenticated", with(webhooktest.Request(sentinel, []byte("SystemAlertId=1"), sentAt()), nil), 400, "must be a JSON object"},
 		{"not JSON, unauthenticated", with(webhooktest.Request(sentinel, []byte("SystemAlertId=1"), sentAt()), func(r *webhook.Request) { delete(r.Headers, "authorization") }), 401, "no bearer token"},
 		{"a JSON array", webhooktest.Request(sentinel, []byte(`[{"SystemAlertId":"1"}]`), sentAt()), 400, "must be a JSON object"},
@@ -413,6 +479,10 @@ func TestConstantTime(t *testing.T) {
 			return with(webhooktest.Request(cs, body(t, cs), sentAt()), func(r *webhook.Request) { r.Headers["x-cs-primary-signature"] = sig })
 		}, webhooktest.SignCrowdStrike(webhooktest.CrowdStrikeKey, body(t, cs), sentAt().UTC().Format(time.RFC3339)), 1},
 	} {
+		// A CrowdStrike signature is checked against each key in both orders (auth.go).
+		if c.name == "crowdstrike signature" {
+			c.keys *= 2
+		}
 		t.Run(c.name, func(t *testing.T) {
 			counts := map[string]int{}
 			for label, tok := range map[string]string{"right": c.token, "first wrong": flip(c.token, 0), "last wrong": flip(c.token, len(c.token)-3)} {
@@ -426,7 +496,7 @@ func TestConstantTime(t *testing.T) {
 				}
 			}
 			if counts["right"] != c.keys || counts["first wrong"] != c.keys || counts["last wrong"] != c.keys {
-				t.Errorf("calls %v, want %d each (one per key)", counts, c.keys)
+				t.Errorf("calls %v, want %d each (one per key, for CrowdStrike per key and order)", counts, c.keys)
 			}
 		})
 	}

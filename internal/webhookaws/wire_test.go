@@ -5,8 +5,12 @@ package webhookaws_test
 // configuration): each product's request in through the function URL handler, out of a
 // rule with the template's RiskAlerts pattern into an SQS queue.
 //
-// moto enforces no IAM here: that the role in template.yaml allows exactly these calls is
-// the deployed-stack harness's to prove (see the README's webhook section).
+// moto enforces no IAM here, and the rule's pattern is read from template.yaml as written.
+// The authoritative check is internal/deploy's TestDeployedWebhookUnderIAM: the bootstrap
+// under the Runtime Interface Emulator with WebhookRole's transformed policies enforced, out
+// of the RiskAlerts rule as the SAM transform expands it. This test stays as the fast one,
+// with fault cases (a missing bus, refused entries, a missing secret) the deployed stack
+// does not have.
 
 import (
 	"bytes"
@@ -50,7 +54,10 @@ type stack struct {
 }
 
 // riskAlertsPattern is the event pattern of the rule that delivers detail-type alerts to
-// the revoke function, read from template.yaml so that this test follows the template.
+// the revoke function, read from template.yaml so that this test follows the template. It
+// is the YAML's, not the transformed template's: the SAM transform and renderer live in
+// internal/deploy's test files, which no other package can import, and that package's
+// TestDeployedWebhookUnderIAM routes every source through the transformed rule.
 func riskAlertsPattern(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))

@@ -17,12 +17,15 @@ prove the corrected check still denies a missing action and a policy scoped to t
 wrong ARN (internal/deploy/launcher_test.go).
 """
 
+import functools
 import json
 import logging
 import os
 import re
 import sys
 import threading
+
+import jsonpath_ng.ext
 
 # moto loads the AWS managed policies (AWSLambdaBasicExecutionRole, ...) only when asked;
 # the role under test may attach them. Set before moto is imported.
@@ -227,6 +230,13 @@ def _bus_name(self, event_bus_arn):
 
 
 events_models.EventsBackend._normalize_event_bus_arn = _bus_name
+
+
+# Not a correction, a speed-up: moto parses each target's input paths (nine JSONPath
+# expressions per delivery, even without an input transformer) with jsonpath_ng, whose
+# parser rebuilds its LALR tables on every call: about 120 ms per event a rule delivers.
+# The parsed expressions are immutable, so the same expression is parsed once.
+jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
 
 
 def main() -> None:
