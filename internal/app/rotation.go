@@ -106,6 +106,10 @@ func (b breakerWindow) CountRevoke(ctx context.Context, now time.Time, window ti
 	return b.store.CountRevoke(ctx, now, window, below, approved)
 }
 
+func (b breakerWindow) CountApproved(ctx context.Context, now time.Time, window time.Duration, n int) error {
+	return b.store.CountApproved(ctx, now, window, n)
+}
+
 func (b breakerWindow) TripBreaker(ctx context.Context, until time.Time) error {
 	return b.store.TripBreaker(ctx, until)
 }

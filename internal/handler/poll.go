@@ -108,11 +108,16 @@ func (h *Handler) poll(ctx context.Context, log *slog.Logger, rec delivery.Recor
 	log.Info("poll done", "sources", rep.Poll.Sources, "notMatching", rep.Poll.NotMatching, "summary", res.Summary)
 	emitMetrics(log, tallyOf(rep.Targets))
 	if runErr != nil {
-		err := fmt.Errorf("%w: %w", ErrUnhandled, runErr)
-		log.Error("poll not fully handled", "error", err.Error())
-		return res, err
+		runErr = fmt.Errorf("%w: %w", ErrUnhandled, runErr)
+		log.Error("poll not fully handled", "error", runErr.Error())
 	}
-	return res, nil
+	// A poll that found nothing to act on publishes nothing: a schedule every few minutes
+	// would otherwise put an empty result on the bus each time. One that acted on an
+	// alert, or did not finish, publishes its result like any delivery.
+	if len(res.Alerts) == 0 && len(rep.Targets) == 0 && runErr == nil {
+		return res, nil
+	}
+	return res, h.publish(ctx, log, res, runErr)
 }
 
 // keep lists the targets an operator must look at first (not handled), then the rest,

@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -41,9 +42,9 @@ const (
 	// slowFor is how long sweeps run at half speed after Graph said the quota is fuller
 	// than this bucket explains.
 	slowFor = 10 * time.Second
-	// batch is how many tokens a sweep takes from the store at once: fewer store calls,
-	// at the cost of holding at most a quarter second of writes.
-	batch = 5
+	// storeTries bounds the store errors in a row a sweep's write waits through: a take
+	// that lost the race for the bucket's item to other containers is tried again.
+	storeTries = 8
 )
 
 // Bucket is one quota's bucket, shared by every container through Store.
@@ -69,8 +70,11 @@ func (b *Bucket) defaults() (rate, burst, reserve, take float64) {
 	if burst <= 0 {
 		burst = rate
 	}
-	// A batch the bucket can hold above the reserve: one at a time for a bucket of one.
-	take = math.Max(1, math.Min(batch, math.Floor(burst-reserve)))
+	// A sweep takes a quarter second's tokens at once (5 at Graph's pace): fewer store
+	// calls, and fewer containers racing for the bucket's item, at the cost of holding at
+	// most a quarter second of writes. At least one; no more than the bucket holds above
+	// the reserve.
+	take = math.Max(1, math.Min(math.Floor(rate/4), math.Floor(burst-reserve)))
 	return rate, burst, reserve, take
 }
 
@@ -115,6 +119,7 @@ func (b *Bucket) Sweep(ctx context.Context) error {
 		return nil
 	}
 	rate, burst, reserve, take := b.defaults()
+	failures := 0
 	for {
 		b.mu.Lock()
 		// At half speed a write costs two tokens: the bucket, shared with every other
@@ -131,8 +136,17 @@ func (b *Bucket) Sweep(ctx context.Context) error {
 		b.mu.Unlock()
 		taken, left, err := b.Store.Take(ctx, b.Key, b.now(), rate, burst, take, reserve)
 		if err != nil {
-			return fmt.Errorf("pacing Graph calls (%s): %w", b.Key, err)
+			// Contention for the shared item, or a throttled store: transient, so tried
+			// again after a jittered pause; only a store that keeps failing stops the sweep.
+			if failures++; failures == storeTries {
+				return fmt.Errorf("pacing Graph calls (%s): %w", b.Key, err)
+			}
+			if err := b.sleep(ctx, time.Duration(10+rand.IntN(40*failures))*time.Millisecond); err != nil {
+				return err
+			}
+			continue
 		}
+		failures = 0
 		if taken {
 			b.mu.Lock()
 			b.held += int(take)

@@ -2,7 +2,9 @@ package pace
 
 import (
 	"context"
+	"errors"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -172,5 +174,34 @@ func TestOneASecond(t *testing.T) {
 	}
 	if took := c.Now().Sub(start); took < 9*time.Second || took > 10*time.Second {
 		t.Errorf("10 calls at 1 a second took %v", took)
+	}
+}
+
+// flaky is a store that fails its first n takes, as a store contended by other containers
+// or throttled does.
+type flaky struct {
+	Memory
+	fail int
+}
+
+func (f *flaky) Take(ctx context.Context, key string, now time.Time, rate, burst, n, floor float64) (bool, float64, error) {
+	if f.fail > 0 {
+		f.fail--
+		return false, 0, errors.New("the item kept changing under 3 conditional writes")
+	}
+	return f.Memory.Take(ctx, key, now, rate, burst, n, floor)
+}
+
+// A sweep's write waits through a few store errors in a row; a store that keeps failing
+// stops it with the store's reason.
+func TestSweepWaitsThroughStoreErrors(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	b := bucket(&flaky{fail: storeTries - 1}, c)
+	if err := b.Sweep(context.Background()); err != nil {
+		t.Fatalf("after %d store errors: %v", storeTries-1, err)
+	}
+	b = bucket(&flaky{fail: storeTries}, c)
+	if err := b.Sweep(context.Background()); err == nil || !strings.Contains(err.Error(), "kept changing") {
+		t.Fatalf("after %d store errors: %v", storeTries, err)
 	}
 }

@@ -41,6 +41,8 @@ type WindowStore interface {
 	// approved one apart and always, so an operator's sweep never uses up what alerts
 	// may revoke.
 	CountRevoke(ctx context.Context, now time.Time, window time.Duration, below int, approved bool) (ok bool, err error)
+	// CountApproved counts n approved revokes at once.
+	CountApproved(ctx context.Context, now time.Time, window time.Duration, n int) error
 	TripBreaker(ctx context.Context, until time.Time) error
 }
 
@@ -56,12 +58,13 @@ func (l *Limits) ForDelivery() *DeliveryBudget {
 type DeliveryBudget struct {
 	l *Limits
 
-	mu      sync.Mutex
-	taken   int  // unapproved revokes counted in this delivery
-	read    bool // the window was read
-	tripped time.Time
-	carried int
-	stopped string // why no unapproved revoke is allowed any more
+	mu       sync.Mutex
+	taken    int  // unapproved revokes counted in this delivery
+	approved int  // approved revokes not yet counted in the window
+	read     bool // the window was read
+	tripped  time.Time
+	carried  int
+	stopped  string // why no unapproved revoke is allowed any more
 }
 
 func (b *DeliveryBudget) now() time.Time {
@@ -101,8 +104,14 @@ func (b *DeliveryBudget) Take(ctx context.Context, approved bool) (bool, string,
 		b.read, b.tripped, b.carried = true, until, carried
 	}
 	if approved {
-		_, err := l.Store.CountRevoke(ctx, now, l.Window, 0, true)
-		return true, "", err
+		// Reported, never limited: counted a few at a time (Settle counts the rest), so a
+		// sweep's chunk costs a few writes, not one a user.
+		if b.approved++; b.approved < approvedBatch {
+			return true, "", nil
+		}
+		n := b.approved
+		b.approved = 0
+		return true, "", l.Store.CountApproved(ctx, now, l.Window, n)
 	}
 	if now.Before(b.tripped) {
 		b.stopped = fmt.Sprintf("circuit breaker tripped until %s: more than MAX_REVOKES_PER_WINDOW=%d revokes in %v; nobody more is revoked without approval until then, or until an operator resets it", b.tripped.UTC().Format(time.RFC3339), l.PerWindow, l.Window)
@@ -128,6 +137,27 @@ func (b *DeliveryBudget) Take(ctx context.Context, approved bool) (bool, string,
 	}
 	b.taken++
 	return true, "", nil
+}
+
+// approvedBatch is how many approved revokes a delivery counts in one write.
+const approvedBatch = 25
+
+// Settle counts the approved revokes not counted yet; Run calls it when its revokes are
+// done. A count that fails is logged: approved revokes are reported, not limited.
+func (b *DeliveryBudget) Settle(ctx context.Context) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.approved == 0 || b.l.Store == nil {
+		return
+	}
+	n := b.approved
+	b.approved = 0
+	if err := b.l.Store.CountApproved(context.WithoutCancel(ctx), b.now(), b.l.Window, n); err != nil && b.l.Log != nil {
+		b.l.Log.Warn("approved revokes not counted in the circuit breaker's window", "approved", n, "error", err.Error())
+	}
 }
 
 func (b *DeliveryBudget) logTrip(which string) {

@@ -70,6 +70,19 @@ type Suppressor interface {
 	RecordRevoke(ctx context.Context, userKey string, at time.Time, window time.Duration, alertID string) error
 }
 
+// BatchSuppressor is a Suppressor that reads many users' records in one call: Run reads a
+// sweep chunk's hundred users at once instead of one call each. Users without a record are
+// absent from the map.
+type BatchSuppressor interface {
+	LastRevokes(ctx context.Context, userKeys []string) (map[string]Prior, error)
+}
+
+// Prior is a user's last recorded revoke.
+type Prior struct {
+	At      time.Time
+	AlertID string
+}
+
 // Budget counts revokes before they are sent. An unapproved revoke beyond a limit is
 // not sent (needs-approval, reason why); an approved one carries its operator's approval
 // and is always allowed, and still counted.
@@ -181,11 +194,15 @@ func Run(ctx context.Context, ds []policy.Decision, connect Connect, opt Options
 			send = append(send, i)
 		}
 	}
+	priors := readPriors(ctx, ds, send, opt)
 	each(send, opt.Concurrency, func(i int) {
 		start := time.Now()
-		revokeOne(ctx, g, &ds[i].Target, &out[i], ds[i].Reason, opt)
+		revokeOne(ctx, g, &ds[i].Target, &out[i], ds[i].Reason, priors, opt)
 		out[i].DurationMS += time.Since(start).Milliseconds()
 	})
+	if s, ok := opt.Budget.(interface{ Settle(context.Context) }); ok {
+		s.Settle(ctx)
+	}
 
 	kept := out[:0]
 	for i := range out {
@@ -267,14 +284,45 @@ func learn(ctx context.Context, g Graph, t *policy.Decision, o *outcome.Outcome,
 
 // revokeOne sends the revoke for a judged candidate, addressed by the object id Graph gave
 // (the UPN only when Graph could not be asked). note is the judgement's reason, kept.
-func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome, note string, opt Options) {
+// readPriors reads the suppression records of every user about to be revoked in one call,
+// when there are several and the store can; nil (each user reads its own) otherwise, or
+// when the batch read fails.
+func readPriors(ctx context.Context, ds []policy.Decision, send []int, opt Options) map[string]Prior {
+	b, ok := opt.Suppress.(BatchSuppressor)
+	if !ok || opt.SuppressWindow <= 0 || len(send) < 2 {
+		return nil
+	}
+	keys := make([]string, len(send))
+	for n, i := range send {
+		keys[n] = strings.ToLower(ds[i].Target.Key())
+	}
+	priors, err := b.LastRevokes(ctx, keys)
+	if err != nil {
+		if opt.Log != nil {
+			opt.Log.Warn("suppression records not read in one call: each user reads its own", "error", short(err))
+		}
+		return nil
+	}
+	return priors
+}
+
+// lastRevoke is a user's suppression record, from the batch read when there was one.
+func lastRevoke(ctx context.Context, key string, priors map[string]Prior, opt Options) (time.Time, string, error) {
+	if priors != nil {
+		p := priors[key]
+		return p.At, p.AlertID, nil
+	}
+	return opt.Suppress.LastRevoke(ctx, key)
+}
+
+func revokeOne(ctx context.Context, g Graph, t *policy.Target, o *outcome.Outcome, note string, priors map[string]Prior, opt Options) {
 	if err := roomFor(ctx, 0, opt); err != nil {
 		o.Status, o.Reason = outcome.Deferred, err.Error()
 		return
 	}
 	key := strings.ToLower(t.Key())
 	if opt.Suppress != nil && opt.SuppressWindow > 0 {
-		at, alertID, err := opt.Suppress.LastRevoke(ctx, key)
+		at, alertID, err := lastRevoke(ctx, key, priors, opt)
 		switch {
 		case err != nil:
 			// Suppression keeps a travelling user from being signed out twice; it guards

@@ -494,6 +494,16 @@ func (w *fakeWindow) ReadWindow(context.Context, time.Time, time.Duration) (time
 	return w.trippedUntil, w.n + w.carried, w.carried, w.err
 }
 
+func (w *fakeWindow) CountApproved(_ context.Context, _ time.Time, _ time.Duration, n int) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	w.approved += n
+	return nil
+}
+
 func (w *fakeWindow) CountRevoke(_ context.Context, _ time.Time, _ time.Duration, below int, approved bool) (bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -652,5 +662,57 @@ func TestRetryReportsItsOwnRevokes(t *testing.T) {
 	other := Run(context.Background(), policy.Decide([]alert.Alert{{Format: "test", ID: "a-2", Principals: []alert.Principal{oid(adeleID)}}}, policy.Settings{}), connectTo(g), opt)
 	if other[0].Status != outcome.Suppressed {
 		t.Errorf("another alert: %+v", other[0])
+	}
+}
+
+// batchSuppressor reads every record in one call, and counts the calls of each kind.
+type batchSuppressor struct {
+	memSuppressor
+	batchErr      error
+	batch, single int
+}
+
+func (b *batchSuppressor) LastRevoke(ctx context.Context, key string) (time.Time, string, error) {
+	b.mu.Lock()
+	b.single++
+	b.mu.Unlock()
+	return b.memSuppressor.LastRevoke(ctx, key)
+}
+
+func (b *batchSuppressor) LastRevokes(_ context.Context, keys []string) (map[string]Prior, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.batch++
+	if b.batchErr != nil {
+		return nil, b.batchErr
+	}
+	out := map[string]Prior{}
+	for _, k := range keys {
+		if at, ok := b.at[k]; ok {
+			out[k] = Prior{At: at, AlertID: b.alert[k]}
+		}
+	}
+	return out, nil
+}
+
+// TestPriorsReadInOneCall: a run of several users reads their suppression records in one
+// call and decides on them as on single reads (the chunk's own earlier revoke recognised);
+// when the batch read fails, each user reads its own.
+func TestPriorsReadInOneCall(t *testing.T) {
+	sup := &batchSuppressor{memSuppressor: memSuppressor{at: map[string]time.Time{}, alert: map[string]string{}}}
+	opt := Options{Suppress: sup, SuppressWindow: 30 * time.Minute, Sweep: true}
+	g := newGraph()
+	g.revoke[alexID] = []error{denied, nil}
+	first := Run(context.Background(), decide(policy.Settings{}, oid(adeleID), oid(alexID)), connectTo(g), opt)
+	if first[0].Status != outcome.Revoked || first[1].Status != outcome.Failed || sup.batch != 1 || sup.single != 0 {
+		t.Fatalf("first attempt: %+v; %d batch reads, %d single", first, sup.batch, sup.single)
+	}
+	sup.batchErr = errors.New("ProvisionedThroughputExceededException")
+	retry := Run(context.Background(), decide(policy.Settings{}, oid(adeleID), oid(alexID)), connectTo(g), opt)
+	if retry[0].Status != outcome.Revoked || !strings.Contains(retry[0].Reason, "earlier attempt of this chunk") || retry[1].Status != outcome.Revoked {
+		t.Fatalf("retry: %+v", retry)
+	}
+	if sup.batch != 2 || sup.single != 2 || g.count("revoke "+adeleID) != 1 {
+		t.Errorf("retry after a failed batch read: %d batch reads, %d single, %d revokes of Adele", sup.batch, sup.single, g.count("revoke "+adeleID))
 	}
 }

@@ -84,6 +84,20 @@ func (s *Store) ReadBreaker(ctx context.Context, now time.Time, window time.Dura
 // request) is counted apart, unconditionally: it is reported, and it never uses up what
 // alerts may revoke.
 func (s *Store) CountRevoke(ctx context.Context, now time.Time, window time.Duration, below int, approved bool) (ok bool, err error) {
+	return s.count(ctx, now, window, below, approved, 1)
+}
+
+// CountApproved counts n approved revokes at once: a sweep's chunk reports its approved
+// revokes in one write instead of one each (they are reported, never limited).
+func (s *Store) CountApproved(ctx context.Context, now time.Time, window time.Duration, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	_, err := s.count(ctx, now, window, 0, true, int64(n))
+	return err
+}
+
+func (s *Store) count(ctx context.Context, now time.Time, window time.Duration, below int, approved bool, by int64) (ok bool, err error) {
 	const op = "count revoke"
 	n, _ := windowOf(now, window)
 	pk := windowKey(window, n)
@@ -106,7 +120,7 @@ func (s *Store) CountRevoke(ctx context.Context, now time.Time, window time.Dura
 			Key:                       map[string]types.AttributeValue{"pk": str(pk)},
 			UpdateExpression:          aws.String("ADD " + counter + " :one SET expiresAt = :exp"),
 			ConditionExpression:       aws.String("attribute_exists(pk)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":exp": exp},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(by), ":exp": exp},
 		}
 		if !approved {
 			in.ConditionExpression = aws.String("attribute_exists(pk) AND (attribute_not_exists(n) OR n < :below)")
@@ -124,7 +138,7 @@ func (s *Store) CountRevoke(ctx context.Context, now time.Time, window time.Dura
 		// item is created with a conditional PutItem (one write, atomic even where an
 		// upserting UpdateItem is not); if another container created it first, count again.
 		item := map[string]types.AttributeValue{"pk": str(pk), "n": num(0), "approved": num(0), "expiresAt": exp}
-		item[counter] = num(1)
+		item[counter] = num(by)
 		_, won, perr := s.put(ctx, op, pk, &dynamodb.PutItemInput{Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
 		switch {
 		case perr != nil:

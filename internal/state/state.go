@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/session-revoker/session-revoker/internal/revoke"
 )
 
 // ErrInProgress says another invocation is handling the same alert delivery right now.
@@ -96,6 +98,85 @@ func (s *Store) LastRevoke(ctx context.Context, userKey string) (time.Time, stri
 		alertID = id.Value
 	}
 	return time.UnixMilli(at), alertID, nil
+}
+
+// LastRevokes is LastRevoke for many users at once, a hundred a BatchGetItem (strongly
+// consistent, as LastRevoke is): a sweep's chunk reads its users' records in one call
+// instead of one each. Users without a record are absent from the map.
+func (s *Store) LastRevokes(ctx context.Context, userKeys []string) (map[string]revoke.Prior, error) {
+	const op = "read revokes"
+	out := make(map[string]revoke.Prior, len(userKeys))
+	byPK := make(map[string]string, len(userKeys))
+	var keys []map[string]types.AttributeValue
+	for _, k := range userKeys {
+		k = strings.ToLower(strings.TrimSpace(k))
+		pk, err := s.key(op, revokedPrefix, k)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := byPK[pk]; dup {
+			continue
+		}
+		byPK[pk] = k
+		keys = append(keys, map[string]types.AttributeValue{"pk": str(pk)})
+	}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	if err := s.configured(op, revokedPrefix); err != nil {
+		return nil, err
+	}
+	for start := 0; start < len(keys); start += 100 {
+		pending := keys[start:min(start+100, len(keys))]
+		// UnprocessedKeys (throttling, the 16 MB response limit) are asked again, a
+		// bounded number of times with a short backoff.
+		for attempt := 0; len(pending) > 0; attempt++ {
+			if attempt == 5 {
+				return nil, fmt.Errorf("%s in %s: %d keys still unprocessed after %d BatchGetItem calls", op, s.table, len(pending), attempt)
+			}
+			if attempt > 0 {
+				if err := sleepCtx(ctx, time.Duration(25<<attempt)*time.Millisecond); err != nil {
+					return nil, err
+				}
+			}
+			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+				s.table: {Keys: pending, ConsistentRead: aws.Bool(true)},
+			}})
+			if err != nil {
+				return nil, s.describe(err, op, "BatchGetItem", revokedPrefix+"*")
+			}
+			for _, it := range res.Responses[s.table] {
+				pk, _ := it["pk"].(*types.AttributeValueMemberS)
+				if pk == nil {
+					continue
+				}
+				at, ok := number(it, "revokedAt")
+				if !ok {
+					return nil, s.foreign(op, pk.Value, "revokedAt")
+				}
+				r := revoke.Prior{At: time.UnixMilli(at)}
+				if id, ok := it["alertId"].(*types.AttributeValueMemberS); ok {
+					r.AlertID = id.Value
+				}
+				if k, ok := byPK[pk.Value]; ok {
+					out[k] = r
+				}
+			}
+			pending = res.UnprocessedKeys[s.table].Keys
+		}
+	}
+	return out, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // RecordRevoke records that Graph accepted a revoke of userKey at at, for alertID, kept

@@ -144,8 +144,12 @@ func TestBreaker(t *testing.T) {
 	if ok, err := s.CountRevoke(ctx, base.Add(2*time.Second), window, 5, true); !ok || err != nil {
 		t.Fatalf("approved: %v %v", ok, err)
 	}
+	// ... and many at once, as a sweep's chunk counts them.
+	if err := s.CountApproved(ctx, base.Add(2*time.Second), window, 24); err != nil {
+		t.Fatalf("approved, 24 at once: %v", err)
+	}
 	b, err := s.ReadBreaker(ctx, base.Add(3*time.Second), window)
-	if err != nil || b.Current != 5 || b.Approved != 1 || b.Count() != 5 {
+	if err != nil || b.Current != 5 || b.Approved != 25 || b.Count() != 5 {
 		t.Fatalf("read: %+v %v", b, err)
 	}
 	// Three quarters into the next window, a quarter of the previous one still counts.
@@ -612,5 +616,49 @@ func TestSweepRuns(t *testing.T) {
 	third.ID, third.StartedAt = "run-3", time.Now().Add(2*time.Hour)
 	if ok, _, err := s.Start(ctx, third, time.Hour); !ok || err != nil {
 		t.Errorf("a stale run was not replaced: %v %v", ok, err)
+	}
+}
+
+// TestLastRevokes: the batch read answers as LastRevoke does for each user, across
+// BatchGetItem's hundred-key pages, with duplicates and keys too long to store verbatim.
+func TestLastRevokes(t *testing.T) {
+	s := New(client, table)
+	ctx := context.Background()
+	var keys []string
+	for i := range 250 {
+		user := unique(t, fmt.Sprintf("u%03d", i))
+		if i == 7 {
+			user = strings.Repeat("x", maxKeyBytes+1) + user
+		}
+		keys = append(keys, user)
+		if i%3 == 0 {
+			if err := s.RecordRevoke(ctx, user, t0.Add(time.Duration(i)*time.Second), time.Hour, fmt.Sprintf("alert-%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got, err := s.LastRevokes(ctx, append(keys, strings.ToUpper(keys[3]), keys[3]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := 0
+	for i, k := range keys {
+		at, id := mustLastRevoke(t, s, k)
+		p, ok := got[strings.ToLower(k)]
+		if ok != !at.IsZero() || !p.At.Equal(at) || p.AlertID != id {
+			t.Errorf("user %d: batch %+v (%v), single %v %q", i, p, ok, at, id)
+		}
+		if ok {
+			recorded++
+		}
+	}
+	if recorded != 84 || len(got) != 84 {
+		t.Errorf("%d recorded users read, %d in the map; want 84", recorded, len(got))
+	}
+	if got, err := s.LastRevokes(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("no keys: %v %v", got, err)
+	}
+	if _, err := New(client, "").LastRevokes(ctx, keys[:1]); err == nil || !strings.Contains(err.Error(), "STATE_TABLE") {
+		t.Errorf("no table: %v", err)
 	}
 }
