@@ -6,6 +6,7 @@ package app_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -131,7 +132,9 @@ func newContainerAt(t testing.TB, emu *graphemu.Server, env map[string]string, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := app.New(context.Background(), cfg, app.Logger(multi{c.log, &logs}, "DEBUG"))
+	// DEBUG unless the test asks for less (a benchmark's millions of lines would be its
+	// memory).
+	h, err := app.New(context.Background(), cfg, app.Logger(multi{c.log, &logs}, cmp.Or(vars["LOG_LEVEL"], "DEBUG")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -44,7 +45,8 @@ const (
 	scaleGroup  = "7d0c2a55-5b1e-4c1a-9f0e-3a6b8c2d4e10"
 	scaleGuests = 50 // every 50th generated user is a guest
 	// visibility is the test queue's visibility timeout and the function's timeout: a
-	// chunk that failed comes back after it. Short, so the retries fit in a test.
+	// chunk that failed comes back after it. Short, so the retries fit in a test (the
+	// template's are 360 s and 60 s; the benchmark uses those).
 	visibility = 12 * time.Second
 )
 
@@ -59,9 +61,29 @@ type scaleStack struct {
 	resultsURL string
 	bucket     string
 	s3         *s3.Client
+	vars       map[string]string // the containers' environment
+	secretID   string
+	timeout    time.Duration // the function's
+}
+
+// another is one more container of the deployment (as Lambda starts for an alert while
+// the sweep's two run).
+func (st *scaleStack) another(t testing.TB) *container {
+	t.Helper()
+	vars := maps.Clone(st.vars)
+	vars["GRAPH_SECRET_ID"] = st.secretID
+	return newContainerAt(t, st.emu, vars, func(*graphemu.Server) string { return "" })
 }
 
 func newScaleStack(t testing.TB, env map[string]string, opts ...graphemu.Option) *scaleStack {
+	t.Helper()
+	users := append(graphemu.DefaultUsers(), graphemu.GenerateUsers(graphemu.Generated{Count: scaleUsers, Group: scaleGroup, GuestEvery: scaleGuests})...)
+	return newScaleStackOf(t, env, users, visibility, visibility, opts...)
+}
+
+// newScaleStackOf is newScaleStack over a directory of the caller's, with the sweep
+// queue's visibility timeout and the function's timeout.
+func newScaleStackOf(t testing.TB, env map[string]string, users []graphemu.User, visibility, timeout time.Duration, opts ...graphemu.Option) *scaleStack {
 	t.Helper()
 	ctx := context.Background()
 	cfg, err := config.LoadDefaultConfig(ctx)
@@ -69,7 +91,7 @@ func newScaleStack(t testing.TB, env map[string]string, opts ...graphemu.Option)
 		t.Fatal(err)
 	}
 	n := secret.Add(1)
-	st := &scaleStack{sqs: sqs.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg), bucket: fmt.Sprintf("sweep-lists-%d", n)}
+	st := &scaleStack{sqs: sqs.NewFromConfig(cfg), s3: s3.NewFromConfig(cfg), bucket: fmt.Sprintf("sweep-lists-%d", n), timeout: timeout}
 	arnOf := func(url string) string {
 		attrs, err := st.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
 		if err != nil {
@@ -111,7 +133,6 @@ func newScaleStack(t testing.TB, env map[string]string, opts ...graphemu.Option)
 		t.Fatal(err)
 	}
 
-	users := append(graphemu.DefaultUsers(), graphemu.GenerateUsers(graphemu.Generated{Count: scaleUsers, Group: scaleGroup, GuestEvery: scaleGuests})...)
 	st.emu = graphemu.NewServer(users, opts...)
 	t.Cleanup(st.emu.Close)
 	vars := map[string]string{
@@ -125,9 +146,11 @@ func newScaleStack(t testing.TB, env map[string]string, opts ...graphemu.Option)
 	for k, v := range env {
 		vars[k] = v
 	}
+	st.vars = vars
 	// One secret, two containers: each builds its own clients, as two Lambda containers do.
 	first := newContainerAt(t, st.emu, vars, nil)
 	vars["GRAPH_SECRET_ID"] = first.secretID
+	st.secretID = first.secretID
 	second := newContainerAt(t, st.emu, vars, func(*graphemu.Server) string { return "" })
 	st.containers = []*container{first, second}
 	for _, c := range st.containers {
@@ -200,10 +223,16 @@ func (st *scaleStack) consume(t testing.TB, ch *chaos) *esm.Report {
 		}
 		return out, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	return st.consumeWith(t, handler)
+}
+
+// consumeWith runs the event source mapping with a handler of the caller's.
+func (st *scaleStack) consumeWith(t testing.TB, handler esm.Handler) *esm.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	rep, err := esm.Mapping{SQS: st.sqs, QueueURL: st.queueURL, BatchSize: 1, Concurrency: 2,
-		ReportBatchItemFailures: true, Timeout: visibility, IdleStop: 2 * time.Second}.Run(ctx, handler)
+		ReportBatchItemFailures: true, Timeout: st.timeout, IdleStop: 2 * time.Second}.Run(ctx, handler)
 	if err != nil {
 		t.Fatalf("the event source mapping: %v", err)
 	}

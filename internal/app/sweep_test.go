@@ -228,6 +228,34 @@ func TestSweepGroup(t *testing.T) {
 	}
 }
 
+// An inline list (the fixture an incident team would send): members revoked, the guest
+// skipped, a line that names nobody and a duplicate each reported with its number.
+func TestSweepInlineUsers(t *testing.T) {
+	c := newSweepContainer(t, nil)
+	status, targets := c.sweep(t, fixture(t, "sweep/inline-users.json"))
+	if got, want := by(targets, outcome.Revoked), []string{"diegos@contoso.onmicrosoft.com", "leeg@contoso.onmicrosoft.com"}; !slices.Equal(got, want) {
+		t.Errorf("revoked %v, want %v", got, want)
+	}
+	if got := by(targets, outcome.Skipped); !slices.Equal(got, []string{"pradeep_fabrikam.com#ext#@contoso.onmicrosoft.com"}) {
+		t.Errorf("skipped %v, want the guest", got)
+	}
+	var bad []string
+	for _, o := range targets {
+		if o.Status == outcome.Failed {
+			bad = append(bad, o.Reason)
+		}
+	}
+	if len(bad) != 2 || !strings.Contains(strings.Join(bad, "|"), "line 4") || !strings.Contains(strings.Join(bad, "|"), "line 5") {
+		t.Errorf("failed lines %q, want lines 4 and 5", bad)
+	}
+	if status.Sweep.Status != "complete" || status.Summary[outcome.Revoked] != 2 || status.Summary[outcome.Failed] != 2 || status.Summary[outcome.Skipped] != 1 {
+		t.Errorf("status %+v %v", status.Sweep, status.Summary)
+	}
+	if n := len(revokes(c.emu)); n != 2 {
+		t.Errorf("%d revoke calls", n)
+	}
+}
+
 // Over MAX_TARGETS_PER_SWEEP nobody is revoked and the invocation fails.
 func TestSweepBlastRadius(t *testing.T) {
 	c := newSweepContainer(t, map[string]string{"MAX_TARGETS_PER_SWEEP": "1"}, graphemu.WithPageSize(2))

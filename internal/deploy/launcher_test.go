@@ -110,7 +110,7 @@ func TestEnforcementDeniesWhatAWSDenies(t *testing.T) {
 	fn := env.role(t, "fn", lambdaTrust, map[string]any{
 		// The template's pattern for one secret: moto's matcher crashed on "?".
 		"secret": allow([]string{"secretsmanager:GetSecretValue"}, secretArn),
-		"table":  allow([]string{"dynamodb:PutItem"}, "arn:aws:dynamodb:"+region+":"+account+":table/state"),
+		"table":  allow([]string{"dynamodb:PutItem", "dynamodb:BatchGetItem"}, "arn:aws:dynamodb:"+region+":"+account+":table/state"),
 		"bus":    allow([]string{"events:PutEvents"}, "arn:aws:events:"+region+":"+account+":event-bus/soar-results"),
 	}, nil)
 	env.enforce(t, true)
@@ -149,6 +149,21 @@ func TestEnforcementDeniesWhatAWSDenies(t *testing.T) {
 	_, err = fdb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("state"), Key: item})
 	if !denied(t, err, "dynamodb:GetItem") {
 		t.Errorf("an action the role lacks: %v", err)
+	}
+	// BatchGetItem names its tables in RequestItems: authorised on each, as AWS does.
+	batch := func(tables ...string) *dynamodb.BatchGetItemInput {
+		in := &dynamodb.BatchGetItemInput{RequestItems: map[string]dbtypes.KeysAndAttributes{}}
+		for _, tb := range tables {
+			in.RequestItems[tb] = dbtypes.KeysAndAttributes{Keys: []map[string]dbtypes.AttributeValue{item}}
+		}
+		return in
+	}
+	if _, err := fdb.BatchGetItem(ctx, batch("state")); err != nil {
+		t.Errorf("the granted batch read: %v", err)
+	}
+	_, err = fdb.BatchGetItem(ctx, batch("state", "other"))
+	if !denied(t, err, "dynamodb:BatchGetItem") {
+		t.Errorf("a batch read that also names another table: %v", err)
 	}
 
 	feb := eventbridge.NewFromConfig(fn)

@@ -7,8 +7,6 @@
 package sweep
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,34 +227,6 @@ func (s Spec) FirstPage() string {
 	return "/identityProtection/riskyUsers?" + q.Encode()
 }
 
-// StateKey names the sweep's progress in the state table: its name and a digest of what
-// it lists and whether it is a dry run. A cursor saved by a dry run is never resumed by
-// the live run (which would skip every user before it), nor one of another sweep given
-// the same name.
-func (s Spec) StateKey(dryRun bool) string {
-	return s.Name + "#" + s.Digest(dryRun)
-}
-
-// Digest names what the sweep lists and whether it is a dry run, so that a run's
-// progress is never taken up by a sweep of another spec under the same name.
-func (s Spec) Digest(dryRun bool) string {
-	var levels, states []string
-	if s.RiskyUsers != nil {
-		levels, states = slices.Sorted(slices.Values(s.RiskyUsers.RiskLevels)), slices.Sorted(slices.Values(s.RiskyUsers.RiskStates))
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "group=%s;levels=%s;states=%s;dryRun=%v;approved=%v", s.Group, strings.Join(levels, ","), strings.Join(states, ","), dryRun || s.DryRun, s.Approved)
-	if s.List != nil {
-		fmt.Fprintf(h, ";list=%s/%s", s.List.Bucket, s.List.Key)
-	}
-	if s.Users != nil {
-		fmt.Fprintf(h, ";users=%d", len(s.Users))
-		for _, u := range s.Users {
-			fmt.Fprintf(h, "\x00%s", strings.ToLower(u))
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
-}
 
 // OwnsLink reports whether link, a saved or @odata.nextLink page link, continues this
 // sweep's own listing: the same path under a Graph version root, the first page's query

@@ -97,10 +97,16 @@ def _json_body(self) -> dict:
 
 
 def _table_resource(self):
-    name = _json_body(self).get("TableName")
+    body = _json_body(self)
+    table = lambda name: name if name.startswith("arn:") else _arn(self, "dynamodb", "table/" + name)
+    # BatchGetItem and BatchWriteItem name their tables as RequestItems' keys, and AWS
+    # authorises the call on each of them.
+    if isinstance(body.get("RequestItems"), dict) and body["RequestItems"]:
+        return [table(name) for name in body["RequestItems"]]
+    name = body.get("TableName")
     if not name:
         return "*"
-    return name if name.startswith("arn:") else _arn(self, "dynamodb", "table/" + name)
+    return table(name)
 
 
 def _bus_resources(self):
