@@ -434,7 +434,7 @@ func TestAlarms(t *testing.T) {
 	eachSet(t, func(t *testing.T, st *stack) {
 		topic := arnOf(t, st, "AlarmTopic")
 		fn := st.get(t, "RevokeFunction").Name
-		queue := st.get(t, "FailedAlertsQueue").Name
+		queue, sweepQueue := st.get(t, "FailedAlertsQueue").Name, st.get(t, "SweepQueue").Name
 		type metric struct{ namespace, name, dimension, value string }
 		want := map[metric]string{
 			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue}: "messages in the failure queue",
@@ -506,7 +506,7 @@ func TestAlarms(t *testing.T) {
 				shown[a] = true
 			}
 			for _, m := range w.Properties.Metrics {
-				if len(m) >= 4 && (m[2] == "FunctionName" && m[3] != fn || m[2] == "QueueName" && m[3] != queue) {
+				if len(m) >= 4 && (m[2] == "FunctionName" && m[3] != fn || m[2] == "QueueName" && m[3] != queue && m[3] != sweepQueue) {
 					t.Errorf("dashboard %q shows %v, not this stack's", w.Properties.Title, m)
 				}
 			}

@@ -227,7 +227,6 @@ func (s Spec) FirstPage() string {
 	return "/identityProtection/riskyUsers?" + q.Encode()
 }
 
-
 // OwnsLink reports whether link, a saved or @odata.nextLink page link, continues this
 // sweep's own listing: the same path under a Graph version root, the first page's query
 // options unchanged, and nothing added but Graph's paging token. A state item, or a
