@@ -161,6 +161,7 @@ func BenchmarkSweep(b *testing.B) {
 	fmt.Printf("sweep of %d members: %.1f s from the start request to the last chunk, %.2f users/s (ratio %.3f of 20/s); revoke calls %d (Low %d, of them 429: %d); throttled %.2f%% of all writes (Low %d, Normal %d); peak window %d writes, limit percentage up to %.2f; %d invocations\n",
 		revoked, seconds, float64(revoked)/seconds, ratio, th.AcceptedWrites()+th.ThrottledWrites(), sweepCalls, sweepThrottled, throttled,
 		th.Throttled[graphemu.PriorityLow], th.Throttled[graphemu.PriorityNormal], th.PeakWrites, th.PeakPercent, len(rep.Invocations))
+	fmt.Printf("connections opened to the emulator: %d for %d requests\n", st.emu.Connections(), len(st.emu.Requests()))
 	fmt.Printf("alerts during the sweep: %d, p50 %d ms, p99 %d ms, max %d ms, %d not revoked\n",
 		len(latencies), p50.Milliseconds(), p99.Milliseconds(), percentile(latencies, 100).Milliseconds(), alertFailures.Load())
 	fmt.Printf("naive loop (one POST after another, Retry-After waited): %d revoked in %.1f s, %.2f users/s (ratio %.3f), %d answered 429 (%.1f%%); alerts on its tenant meanwhile: %d, p50 %d ms, p99 %d ms, max %d ms\n",

@@ -271,3 +271,16 @@ func TestConcurrentRevokes(t *testing.T) {
 		t.Errorf("%d requests recorded, want 21", n)
 	}
 }
+
+// Connections counts what clients open: a client reusing its connection opens one.
+func TestConnectionsCounted(t *testing.T) {
+	srv := newTestServer(t)
+	before := srv.Connections()
+	tok := getToken(t, srv)
+	for range 5 {
+		revokeAs(t, srv, tok, adeleID, "")
+	}
+	if n := srv.Connections() - before; n < 1 || n > 2 {
+		t.Errorf("%d connections for a token and five revokes on one client", n)
+	}
+}

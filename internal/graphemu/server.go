@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -73,6 +74,7 @@ type Server struct {
 	feed      feed          // alerts_v2 and riskDetections (alerts.go)
 	throttle  throttle      // the identity service's limits (throttle.go)
 	closeOnce sync.Once
+	conns     atomic.Int64 // connections accepted
 }
 
 // Option changes a Server before it starts.
@@ -171,7 +173,13 @@ func NewServer(users []User, opts ...Option) *Server {
 	// httptest's built-in certificate is valid for 127.0.0.1 and is its own CA, so one PEM
 	// file is all a process needs to trust it (SSL_CERT_FILE). HTTP/2 stays off: the SDKs do
 	// not need it and Reset faults hijack HTTP/1.1 connections.
-	s.srv = httptest.NewTLSServer(s)
+	s.srv = httptest.NewUnstartedServer(s)
+	s.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	s.srv.StartTLS()
 	s.URL = s.srv.URL
 	return s
 }
@@ -186,6 +194,10 @@ func (s *Server) addUser(u User) {
 		}
 	}
 }
+
+// Connections is how many connections clients have opened to the server: a client that
+// reuses its connections opens about as many as it runs requests at once.
+func (s *Server) Connections() int { return int(s.conns.Load()) }
 
 // Close stops the server. Requests held by a Delay fault are released without an answer.
 func (s *Server) Close() {
