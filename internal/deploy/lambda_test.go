@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -145,6 +146,24 @@ func TestDeployedFunctionUnderIAM(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// An incident team's list, under the prefix the stack may read, and one beside it that
+	// it may not.
+	lists := s3.NewFromConfig(admin)
+	bucket, prefix := scalar(st.Params["SweepListBucket"]), scalar(st.Params["SweepListPrefix"])
+	if _, err := lists.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	for key, body := range map[string]string{
+		prefix + "inc-4711.txt": "NestorW@contoso.onmicrosoft.com\n{\"userPrincipalName\": \"LynneR@contoso.onmicrosoft.com\"}\nnot a user\n",
+		"hr/leavers.txt":        "shane.o'brien@contoso.onmicrosoft.com\n",
+	} {
+		if _, err := lists.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listSweep := func(key string) string {
+		return fmt.Sprintf(`{"sweep": {"name": "inc-4711", "list": {"bucket": %q, "key": %q}, "reason": "INC-4711"}}`, bucket, key)
+	}
 	// A SOAR platform's rule on the result bus, into a queue the test reads.
 	results := watchResults(t, env, scalar(st.Params["ResultBusName"]))
 	role := st.get(t, "RevokeFunctionRole")
@@ -215,6 +234,14 @@ func TestDeployedFunctionUnderIAM(t *testing.T) {
 		{"the risky-user schedule", str(st.get(t, "RevokeFunctionRiskyUserSweep").Properties, "Target", "Input"), started},
 		{"the group schedule, approved", str(st.get(t, "RevokeFunctionGroupSweep").Properties, "Target", "Input"), started},
 		{"a direct request", string(fixture("direct-user-id.json")), revoked("PattiF@contoso.onmicrosoft.com")},
+		// An explicit list in S3, read under ReadSweepLists; one outside the prefix is
+		// refused by the function before S3 is asked (and IAM would refuse it too).
+		{"a list sweep from S3", listSweep(prefix + "inc-4711.txt"), started},
+		{"a list outside the prefix", listSweep("hr/leavers.txt"), func(t *testing.T, body []byte) {
+			if !strings.Contains(string(body), "errorMessage") || !strings.Contains(string(body), prefix) {
+				t.Errorf("a list outside SweepListPrefix was not refused naming the prefix: %s", body)
+			}
+		}},
 		{"the Graph poll's schedule", str(st.get(t, "RevokeFunctionGraphPoll").Properties, "Target", "Input"), func(t *testing.T, body []byte) {
 			revoked("DiegoS@contoso.onmicrosoft.com")(t, body)
 			revoked("LeeG@contoso.onmicrosoft.com")(t, body)
@@ -227,8 +254,12 @@ func TestDeployedFunctionUnderIAM(t *testing.T) {
 	} {
 		t.Run(inv.name, func(t *testing.T) { inv.check(t, rie.invoke(t, inv.payload)) })
 	}
+	// IAM too keeps the role to the prefix: the object beside it is refused.
+	if _, err := s3.NewFromConfig(creds).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("hr/leavers.txt")}); err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Errorf("the role read a list outside SweepListPrefix: %v", err)
+	}
 	drainSweepQueue(t, rie, sqs.NewFromConfig(creds), st.Resources["SweepQueue"].Properties, arnOf(t, st, "SweepQueue"), sqsURL(env, st.get(t, "SweepQueue").Name))
-	if revokes := revokeCalls(emu); strings.Join(revokes, ",") != "AdeleV,AlexW,DiegoS,GradyA,HenriettaM,IsaiahL,JohannaL,JoniS,LeeG,PattiF" {
+	if revokes := revokeCalls(emu); strings.Join(revokes, ",") != "AdeleV,AlexW,DiegoS,GradyA,HenriettaM,IsaiahL,JohannaL,JoniS,LeeG,LynneR,NestorW,PattiF" {
 		t.Errorf("Graph revoked %v", revokes)
 	}
 
@@ -245,9 +276,10 @@ func TestDeployedFunctionUnderIAM(t *testing.T) {
 	t.Run("a result event for every invocation, and one summary per sweep", func(t *testing.T) {
 		events := results(t)
 		// The sweep queue's records are the engine's work, not deliveries: no event each.
-		// The Graph poll acted on two alerts, so it publishes one.
-		if len(events) != 8+2 {
-			t.Fatalf("%d result events for the 8 invocations that publish one and 2 sweeps: %v", len(events), events)
+		// The Graph poll acted on two alerts, so it publishes one; the list outside the
+		// prefix was refused before anything ran, and publishes none.
+		if len(events) != 9+3 {
+			t.Fatalf("%d result events for the 9 invocations that publish one and 3 sweeps: %v", len(events), events)
 		}
 		replayed, summaries, polls := 0, 0, 0
 		for _, e := range events {
@@ -260,7 +292,7 @@ func TestDeployedFunctionUnderIAM(t *testing.T) {
 			if e.Detail.Replayed {
 				replayed++
 			}
-			if summaries > 2 {
+			if summaries > 3 {
 				t.Errorf("more than one summary a sweep: %+v", e)
 			}
 			if p := e.Detail.Poll; p != nil && e.Detail.Summary[outcome.Revoked] == 2 {
@@ -270,8 +302,8 @@ func TestDeployedFunctionUnderIAM(t *testing.T) {
 		if replayed != 1 {
 			t.Errorf("%d replayed results, want the redelivery's", replayed)
 		}
-		if summaries != 2 {
-			t.Errorf("%d sweep summaries, want one for each of the 2 sweeps", summaries)
+		if summaries != 3 {
+			t.Errorf("%d sweep summaries, want one for each of the 3 sweeps", summaries)
 		}
 		if polls != 1 {
 			t.Errorf("%d poll results with its 2 revokes, want 1", polls)

@@ -65,9 +65,11 @@ var (
 		"GraphClientId": "3f9a1c2e-5b7d-4e8f-a0c1-2d3e4f5a6b7c",
 	}
 	// live: the defaults, acting, with DEBUG lines and both sweeps on (the group sweep
-	// approved, over the emulator's offboarding group): what the IAM-enforced run deploys.
+	// approved, over the emulator's offboarding group) and a bucket for explicit lists:
+	// what the IAM-enforced run deploys.
 	live = params{"DryRun": "false", "LogLevel": "DEBUG", "RiskySweepState": "ENABLED",
-		"OffboardingGroupId": "c5a3e8f1-2b7d-4e9a-9f61-3d8b2a7c4e15", "GroupSweepApproved": "true"}
+		"OffboardingGroupId": "c5a3e8f1-2b7d-4e9a-9f61-3d8b2a7c4e15", "GroupSweepApproved": "true",
+		"SweepListBucket": "contoso-incident-lists", "SweepListPrefix": "session-revoker/"}
 
 	// pollAlertsOnly: the poll reads security alerts only.
 	pollAlertsOnly = params{"PollState": "ENABLED", "PollRiskDetectionRules": "[]"}
