@@ -22,8 +22,9 @@ var noResourceType = map[string]struct{ needsCondition bool }{
 }
 
 // scopedWildcard is the only wildcard a resource may hold: the log streams of one log
-// group, or the random suffix Secrets Manager appends to one secret's name.
-var scopedWildcard = regexp.MustCompile(`^arn:aws:logs:[a-z0-9-]+:\d{12}:log-group:[^*?]+:\*$|^arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:[^*?]+-\?\?\?\?\?\?$`)
+// group, the random suffix Secrets Manager appends to one secret's name, or the objects
+// under one prefix of one bucket (the sweep lists the operator named).
+var scopedWildcard = regexp.MustCompile(`^arn:aws:logs:[a-z0-9-]+:\d{12}:log-group:[^*?]+:\*$|^arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:[^*?]+-\?\?\?\?\?\?$|^arn:aws:s3:::[a-z0-9.-]+/[^*?]*\*$`)
 
 // statement is one identity-policy statement and where it is.
 type statement struct {
@@ -130,7 +131,7 @@ func checkStatement(t *testing.T, s statement) {
 			t.Errorf("%s: resource %q is not a resolved ARN", s.Where, r)
 		}
 		if strings.ContainsAny(r, "*?") && !scopedWildcard.MatchString(r) {
-			t.Errorf("%s: resource %q has a wildcard beyond one log group's streams or one secret's suffix", s.Where, r)
+			t.Errorf("%s: resource %q has a wildcard beyond one log group's streams, one secret's suffix or one bucket prefix's objects", s.Where, r)
 		}
 		service := strings.SplitN(r, ":", 4)[2]
 		for _, a := range actions {
