@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,11 +15,6 @@ import (
 	"github.com/session-revoker/session-revoker/internal/identity"
 	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/policy"
-)
-
-var (
-	fuzzOnce sync.Once
-	fuzzCt   *container
 )
 
 // The fuzzed deployment protects the break-glass account by UPN, so a payload that names
@@ -50,13 +44,13 @@ func FuzzHandler(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	// One container for every input, built on f: its emulator must outlive each input (a
+	// container built on the first input's t would be closed with it, and every later input
+	// would meet a dead tenant).
+	ct := newContainer(f, map[string]string{"PROTECTED_USERS": fuzzProtectedUPN, "MAX_TARGETS_PER_ALERT": "3"}, nil)
+	ct.handler.Options.BaseDelay = time.Millisecond
+	ct.handler.Options.CallTimeout = 2 * time.Second
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		fuzzOnce.Do(func() {
-			fuzzCt = newContainer(t, map[string]string{"PROTECTED_USERS": fuzzProtectedUPN, "MAX_TARGETS_PER_ALERT": "3"}, nil)
-			fuzzCt.handler.Options.BaseDelay = time.Millisecond
-			fuzzCt.handler.Options.CallTimeout = 2 * time.Second
-		})
-		ct := fuzzCt
 		ct.emu.ResetRequests()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -115,6 +109,11 @@ func FuzzHandler(f *testing.F) {
 		for _, o := range res.Targets {
 			if o.Status == "" {
 				t.Fatalf("empty status: %+v", o)
+			}
+			// The tenant must be there for every input: a run against a dead emulator
+			// would prove nothing about the paths above.
+			if strings.Contains(o.Reason, "connection refused") {
+				t.Fatalf("the emulator is gone: %+v", o)
 			}
 		}
 	})
