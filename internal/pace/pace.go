@@ -21,6 +21,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/session-revoker/session-revoker/internal/wait"
 )
 
 // Store keeps buckets. Take is atomic across every caller of the store: it refills the
@@ -89,14 +91,7 @@ func (b *Bucket) sleep(ctx context.Context, d time.Duration) error {
 	if b.Sleep != nil {
 		return b.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return wait.For(ctx, d)
 }
 
 // Alert takes a token for an alert's write. It never waits: when the bucket is empty the

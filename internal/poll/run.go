@@ -14,6 +14,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/policy"
 	"github.com/session-revoker/session-revoker/internal/revoke"
+	"github.com/session-revoker/session-revoker/internal/wait"
 )
 
 // Lister reads one page of a listing.
@@ -150,7 +151,7 @@ func (r *Runner) defaults() {
 		r.MaxAlertAttempts = 3
 	}
 	if r.Sleep == nil {
-		r.Sleep = sleep
+		r.Sleep = wait.For
 	}
 	if r.Now == nil {
 		r.Now = time.Now
@@ -526,15 +527,4 @@ func leaseFor(ctx context.Context) time.Duration {
 		return time.Until(d) + 5*time.Second
 	}
 	return time.Minute
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/policy"
+	"github.com/session-revoker/session-revoker/internal/wait"
 )
 
 // Options tune how calls are made. Zero values take the defaults.
@@ -113,7 +114,7 @@ func (o Options) withDefaults() Options {
 		o.VerifyReads = 3
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = wait.For
 	}
 	return o
 }
@@ -546,17 +547,6 @@ func backoff(n int, opt Options) time.Duration {
 		d = opt.MaxDelay
 	}
 	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // failure says what went wrong and what fixes it.

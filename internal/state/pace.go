@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/session-revoker/session-revoker/internal/pace"
+	"github.com/session-revoker/session-revoker/internal/wait"
 )
 
 // pacePrefix holds the token buckets that pace Graph calls across containers
@@ -94,12 +95,8 @@ func (s *Store) Take(ctx context.Context, bucket string, now time.Time, rate, bu
 			}
 		}
 		// Another container took in between: read again, after a moment's jitter.
-		t := time.NewTimer(time.Duration(rand.N(5)+1) * time.Millisecond)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return false, 0, s.describe(ctx.Err(), op, "UpdateItem", pk)
+		if err := wait.For(ctx, time.Duration(rand.N(5)+1)*time.Millisecond); err != nil {
+			return false, 0, s.describe(err, op, "UpdateItem", pk)
 		}
 	}
 	return false, 0, s.contended(op, pk)

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/session-revoker/session-revoker/internal/revoke"
+	"github.com/session-revoker/session-revoker/internal/wait"
 )
 
 // ErrInProgress says another invocation is handling the same alert delivery right now.
@@ -135,7 +136,7 @@ func (s *Store) LastRevokes(ctx context.Context, userKeys []string) (map[string]
 				return nil, fmt.Errorf("%s in %s: %d keys still unprocessed after %d BatchGetItem calls", op, s.table, len(pending), attempt)
 			}
 			if attempt > 0 {
-				if err := sleepCtx(ctx, time.Duration(25<<attempt)*time.Millisecond); err != nil {
+				if err := wait.For(ctx, time.Duration(25<<attempt)*time.Millisecond); err != nil {
 					return nil, err
 				}
 			}
@@ -166,17 +167,6 @@ func (s *Store) LastRevokes(ctx context.Context, userKeys []string) (map[string]
 		}
 	}
 	return out, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // RecordRevoke records that Graph accepted a revoke of userKey at at, for alertID, kept

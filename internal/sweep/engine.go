@@ -14,6 +14,7 @@ import (
 	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/policy"
 	"github.com/session-revoker/session-revoker/internal/revoke"
+	"github.com/session-revoker/session-revoker/internal/wait"
 )
 
 // The engine runs a sweep of any size to completion on an SQS work queue, consumed by the
@@ -425,14 +426,14 @@ func read(ctx context.Context, l Lister, link string) (Page, error) {
 		if err == nil || !errors.As(err, &gerr) || !gerr.Retryable() || n == 4 {
 			return p, err
 		}
-		wait := gerr.RetryAfter
-		if wait <= 0 {
-			wait = time.Duration(1<<(n-1)) * time.Second
+		pause := gerr.RetryAfter
+		if pause <= 0 {
+			pause = time.Duration(1<<(n-1)) * time.Second
 		}
-		if left, ok := ctx.Deadline(); ok && time.Until(left)-wait < 10*time.Second {
-			return p, fmt.Errorf("%w (no time left to wait %v and retry)", err, wait)
+		if left, ok := ctx.Deadline(); ok && time.Until(left)-pause < 10*time.Second {
+			return p, fmt.Errorf("%w (no time left to wait %v and retry)", err, pause)
 		}
-		if serr := sleep(ctx, wait); serr != nil {
+		if serr := wait.For(ctx, pause); serr != nil {
 			return p, err
 		}
 	}

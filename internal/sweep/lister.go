@@ -2,7 +2,6 @@ package sweep
 
 import (
 	"context"
-	"time"
 
 	"github.com/session-revoker/session-revoker/internal/alert"
 )
@@ -18,15 +17,4 @@ type Lister interface {
 type Page struct {
 	Users []alert.Principal
 	Next  string
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -52,6 +52,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/session-revoker/session-revoker/internal/wait"
 )
 
 // Handler is a function as Lambda invokes it: the event's JSON in, the response's JSON out.
@@ -272,7 +274,7 @@ func (r *run) consume(ctx context.Context) {
 				r.fail(err)
 				return
 			}
-			if sleep(ctx, pollInterval) != nil {
+			if wait.For(ctx, pollInterval) != nil {
 				return
 			}
 			continue
@@ -323,23 +325,12 @@ func (r *run) gather(ctx context.Context) ([]types.Message, error) {
 			break
 		}
 		if len(out.Messages) == 0 {
-			if err := sleep(ctx, min(pollInterval, time.Until(end))); err != nil {
+			if err := wait.For(ctx, min(pollInterval, time.Until(end))); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return batch, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // checkIdle stops the run once the queue has been empty, with nothing running, for IdleStop.
