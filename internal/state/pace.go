@@ -28,11 +28,8 @@ const paceAttempts = 10
 // two containers never spend the same tokens.
 func (s *Store) Take(ctx context.Context, bucket string, now time.Time, rate, burst, n, floor float64) (bool, float64, error) {
 	const op = "take tokens"
-	pk, err := s.key(op, pacePrefix, bucket)
+	pk, err := s.itemKey(op, pacePrefix, bucket)
 	if err != nil {
-		return false, 0, err
-	}
-	if err := s.configured(op, pk); err != nil {
 		return false, 0, err
 	}
 	for attempt := 0; attempt < paceAttempts; attempt++ {

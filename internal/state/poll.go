@@ -62,11 +62,8 @@ var ErrPollBusy = errors.New("another run of this poll is in progress")
 // the other gets ErrPollBusy.
 func (s *Store) ClaimPoll(ctx context.Context, key string, now time.Time, lease time.Duration) (time.Time, error) {
 	const op = "claim poll"
-	pk, err := s.key(op, pollPrefix, key)
+	pk, err := s.itemKey(op, pollPrefix, key)
 	if err != nil {
-		return time.Time{}, err
-	}
-	if err := s.configured(op, pk); err != nil {
 		return time.Time{}, err
 	}
 	if lease <= 0 {
@@ -103,11 +100,8 @@ func (s *Store) ClaimPoll(ctx context.Context, key string, now time.Time, lease 
 // SavePoll records the watermark and keeps the claim.
 func (s *Store) SavePoll(ctx context.Context, key string, watermark, now time.Time) error {
 	const op = "save poll"
-	pk, err := s.key(op, pollPrefix, key)
+	pk, err := s.itemKey(op, pollPrefix, key)
 	if err != nil {
-		return err
-	}
-	if err := s.configured(op, pk); err != nil {
 		return err
 	}
 	if watermark.IsZero() {
@@ -133,11 +127,8 @@ func (s *Store) SavePoll(ctx context.Context, key string, watermark, now time.Ti
 // nothing.
 func (s *Store) ReleasePoll(ctx context.Context, key string) error {
 	const op = "release poll"
-	pk, err := s.key(op, pollPrefix, key)
+	pk, err := s.itemKey(op, pollPrefix, key)
 	if err != nil {
-		return err
-	}
-	if err := s.configured(op, pk); err != nil {
 		return err
 	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -179,11 +170,8 @@ const (
 // and claim time just read, so of two runs only one wins either way.
 func (s *Store) ClaimPolledAlert(ctx context.Context, key string, now time.Time, lease time.Duration) (mark PolledAlert, won bool, err error) {
 	const op = "claim polled alert"
-	pk, err := s.key(op, polledPrefix, key)
+	pk, err := s.itemKey(op, polledPrefix, key)
 	if err != nil {
-		return PolledAlert{}, false, err
-	}
-	if err := s.configured(op, pk); err != nil {
 		return PolledAlert{}, false, err
 	}
 	if lease <= 0 {
@@ -287,11 +275,8 @@ func (s *Store) GiveUpPolledAlert(ctx context.Context, key, requestID, reason st
 
 // settlePolled sets a final status, keeping the attempts count.
 func (s *Store) settlePolled(ctx context.Context, op, key string, now time.Time, attrs map[string]types.AttributeValue) error {
-	pk, err := s.key(op, polledPrefix, key)
+	pk, err := s.itemKey(op, polledPrefix, key)
 	if err != nil {
-		return err
-	}
-	if err := s.configured(op, pk); err != nil {
 		return err
 	}
 	expr := "SET settledAt = :at, expiresAt = :exp"
@@ -323,11 +308,8 @@ func (s *Store) settlePolled(ctx context.Context, op, key string, now time.Time,
 // it is.
 func (s *Store) ReleasePolledAlert(ctx context.Context, key string, claimedAt time.Time) error {
 	const op = "release polled alert"
-	pk, err := s.key(op, polledPrefix, key)
+	pk, err := s.itemKey(op, polledPrefix, key)
 	if err != nil {
-		return err
-	}
-	if err := s.configured(op, pk); err != nil {
 		return err
 	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{

@@ -72,11 +72,8 @@ func New(client *dynamodb.Client, table string) *Store {
 // its call leaves nothing that could suppress the retry.
 func (s *Store) LastRevoke(ctx context.Context, userKey string) (time.Time, string, error) {
 	const op = "read revoke"
-	pk, err := s.key(op, revokedPrefix, strings.ToLower(strings.TrimSpace(userKey)))
+	pk, err := s.itemKey(op, revokedPrefix, strings.ToLower(strings.TrimSpace(userKey)))
 	if err != nil {
-		return time.Time{}, "", err
-	}
-	if err := s.configured(op, pk); err != nil {
 		return time.Time{}, "", err
 	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
@@ -174,11 +171,8 @@ func (s *Store) LastRevokes(ctx context.Context, userKeys []string) (map[string]
 // revoke never overwrites a newer one.
 func (s *Store) RecordRevoke(ctx context.Context, userKey string, at time.Time, window time.Duration, alertID string) error {
 	const op = "record revoke"
-	pk, err := s.key(op, revokedPrefix, strings.ToLower(strings.TrimSpace(userKey)))
+	pk, err := s.itemKey(op, revokedPrefix, strings.ToLower(strings.TrimSpace(userKey)))
 	if err != nil {
-		return err
-	}
-	if err := s.configured(op, pk); err != nil {
 		return err
 	}
 	if window <= 0 {
@@ -378,6 +372,16 @@ func (s *Store) key(op, prefix, k string) (string, error) {
 		k = "sha256:" + hex.EncodeToString(sum[:])
 	}
 	return prefix + k, nil
+}
+
+// itemKey is key for an item the caller reads or writes now: it also fails when no table
+// is configured.
+func (s *Store) itemKey(op, prefix, k string) (string, error) {
+	pk, err := s.key(op, prefix, k)
+	if err != nil {
+		return "", err
+	}
+	return pk, s.configured(op, pk)
 }
 
 func (s *Store) configured(op, pk string) error {

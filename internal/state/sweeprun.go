@@ -34,13 +34,7 @@ type SweepRuns struct{ *Store }
 
 var _ sweep.Progress = SweepRuns{}
 
-func (s SweepRuns) pk(op, name string) (string, error) {
-	pk, err := s.key(op, sweepRunPrefix, name)
-	if err != nil {
-		return "", err
-	}
-	return pk, s.configured(op, pk)
-}
+func (s SweepRuns) pk(op, name string) (string, error) { return s.itemKey(op, sweepRunPrefix, name) }
 
 // Start implements sweep.Progress.
 func (s SweepRuns) Start(ctx context.Context, run sweep.Run, stale time.Duration) (bool, sweep.Run, error) {
