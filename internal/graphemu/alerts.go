@@ -1,6 +1,7 @@
 package graphemu
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
@@ -74,8 +75,8 @@ func (s *Server) AddAlert(a SecurityAlert) string {
 	if a.ID == "" {
 		a.ID = fmt.Sprintf("da%018d_%d", rand.Int64N(1e18), -rand.Int32N(1<<31-1))
 	}
-	a.Severity, a.Status = or(a.Severity, "medium"), or(a.Status, "new")
-	a.TenantID = or(a.TenantID, s.tenantID)
+	a.Severity, a.Status = cmp.Or(a.Severity, "medium"), cmp.Or(a.Status, "new")
+	a.TenantID = cmp.Or(a.TenantID, s.tenantID)
 	if a.CreatedDateTime.IsZero() {
 		a.CreatedDateTime = now
 	}
@@ -114,8 +115,8 @@ func (s *Server) AddRiskDetection(d RiskDetection) string {
 	if d.ID == "" {
 		d.ID = fmt.Sprintf("%016x%016x%016x%016x", rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64())
 	}
-	d.RiskState, d.DetectionTimingType = or(d.RiskState, "atRisk"), or(d.DetectionTimingType, "offline")
-	d.Source, d.IPAddress = or(d.Source, "IdentityProtection"), or(d.IPAddress, "102.89.34.17")
+	d.RiskState, d.DetectionTimingType = cmp.Or(d.RiskState, "atRisk"), cmp.Or(d.DetectionTimingType, "offline")
+	d.Source, d.IPAddress = cmp.Or(d.Source, "IdentityProtection"), cmp.Or(d.IPAddress, "102.89.34.17")
 	for _, t := range []*time.Time{&d.ActivityDateTime, &d.DetectedDateTime, &d.LastUpdatedDateTime} {
 		if t.IsZero() {
 			*t = now
@@ -151,13 +152,6 @@ func (s *Server) ClearAlerts() {
 	s.feed.mu.Lock()
 	defer s.feed.mu.Unlock()
 	s.feed.alerts, s.feed.detections = nil, nil
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // serveFeed answers the two listings; ok is false when segs is neither.

@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 
@@ -92,7 +93,7 @@ func Extract(payload []byte, s policy.Settings) (Extraction, error) {
 			a.DryRun = false
 			ea := ExtractedAlert{Format: a.Format, ID: a.ID, Title: a.Title, Severity: a.Severity, Principals: []ExtractedPrincipal{}}
 			if len(a.Principals) == 0 {
-				ea.NoUsers = firstNonEmpty(a.NoUsers, "the alert names no user")
+				ea.NoUsers = cmp.Or(a.NoUsers, "the alert names no user")
 			}
 			for _, d := range policy.Decide([]alert.Alert{a}, s) {
 				p := ExtractedPrincipal{UserID: d.UserID, UserPrincipalName: d.UserPrincipalName, Identifier: d.Identifier}
@@ -108,11 +109,4 @@ func Extract(payload []byte, s policy.Settings) (Extraction, error) {
 		}
 	}
 	return ex, errors.Join(unread...)
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

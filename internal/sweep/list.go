@@ -3,6 +3,7 @@ package sweep
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -63,7 +64,7 @@ func ParseList(b []byte) (entries []Entry, bad []BadLine, err error) {
 			bad = append(bad, BadLine{Line: lines, Value: clipLine(text), Reason: why})
 			continue
 		}
-		key := strings.ToLower(firstNonEmpty(p.UserID, p.UserPrincipalName))
+		key := strings.ToLower(cmp.Or(p.UserID, p.UserPrincipalName))
 		if first, dup := seen[key]; dup {
 			bad = append(bad, BadLine{Line: lines, Value: clipLine(text), Reason: fmt.Sprintf("a repeat of line %d", first)})
 			continue
@@ -131,13 +132,6 @@ func because(why string) string {
 		return ""
 	}
 	return ": " + why
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // countContent counts the lines a list holds that are neither blank nor comments.
