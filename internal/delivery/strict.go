@@ -2,7 +2,9 @@ package delivery
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Strict checks a request's object as an operator's instruction must be read: every key
@@ -27,14 +29,14 @@ func Strict(obj []byte, what string, allowed ...string) error {
 		}
 		end := ValueEnd(obj, i)
 		key := Unquote(obj[i:end])
-		if !contains(allowed, key) {
+		if !slices.Contains(allowed, key) {
 			hint := ""
 			for _, a := range allowed {
 				if strings.EqualFold(a, key) {
 					hint = fmt.Sprintf(": did you mean %q? keys are case-sensitive", a)
 				}
 			}
-			return fmt.Errorf("%s: unknown field %q%s; a request has %s", what, clipKey(key), hint, strings.Join(allowed, ", "))
+			return fmt.Errorf("%s: unknown field %q%s; a request has %s", what, Clip(key, 40), hint, strings.Join(allowed, ", "))
 		}
 		if o[key] {
 			return fmt.Errorf("%s: field %q is given twice", what, key)
@@ -49,18 +51,26 @@ func Strict(obj []byte, what string, allowed ...string) error {
 	return nil
 }
 
-func contains(set []string, s string) bool {
-	for _, v := range set {
-		if v == s {
-			return true
-		}
+// Clip bounds a value from a payload before it goes into an error or a log line: at most
+// n characters (runes: a cut never splits one into invalid UTF-8), then "…".
+func Clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
 	}
-	return false
+	return string([]rune(s)[:n]) + "…"
 }
 
-func clipKey(k string) string {
-	if len(k) > 40 {
-		return k[:40] + "…"
+// ValidName is a request's name (a sweep's, a poll's, a poll rule's): letters, digits,
+// '-', '_' and '.', at most 64. It keys state items and names runs in logs, so nothing
+// else is accepted.
+func ValidName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
 	}
-	return k
+	for _, c := range n {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestStrict(t *testing.T) {
@@ -54,5 +55,17 @@ func BenchmarkObjectManyKeys(b *testing.B) {
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {
 		TopLevel(payload)
+	}
+}
+
+// Clip never splits a character: a long value of accented letters is cut to whole runes.
+func TestClip(t *testing.T) {
+	if got := Clip("short", 40); got != "short" {
+		t.Errorf("Clip(short) = %q", got)
+	}
+	long := strings.Repeat("é", 50)
+	got := Clip(long, 40)
+	if !utf8.ValidString(got) || got != strings.Repeat("é", 40)+"…" {
+		t.Errorf("Clip = %q", got)
 	}
 }

@@ -190,7 +190,7 @@ func Parse(body []byte) (Spec, error) {
 		return Spec{}, fmt.Errorf("poll request: %s", describe(err))
 	}
 	s := Spec{Name: r.Name, DryRun: r.DryRun, LookBack: DefaultLookBack, Overlap: DefaultOverlap}
-	if !validName(s.Name) {
+	if !delivery.ValidName(s.Name) {
 		return Spec{}, errors.New(`poll request: "name" must be 1-64 letters, digits, '-', '_' or '.': it names the poll's watermark across runs`)
 	}
 	if s.LookBack, err = minutes(r.LookBackMinutes, DefaultLookBack, MaxCatchUp, "lookBackMinutes"); err != nil {
@@ -238,7 +238,7 @@ func members(raw []byte, what string, allowed []string) (map[string]json.RawMess
 			return nil, fmt.Errorf("%s is not valid JSON", what)
 		}
 		if !slices.Contains(allowed, key) {
-			return nil, fmt.Errorf("%s: unknown field %q; expected %s", what, clip(key), strings.Join(allowed, ", "))
+			return nil, fmt.Errorf("%s: unknown field %q; expected %s", what, delivery.Clip(key, 40), strings.Join(allowed, ", "))
 		}
 		if _, dup := out[key]; dup {
 			return nil, fmt.Errorf("%s: field %q is given twice", what, key)
@@ -308,7 +308,7 @@ func ruleName(r any) string {
 }
 
 func checkAlertRule(r *AlertRule) error {
-	if !validName(r.Name) {
+	if !delivery.ValidName(r.Name) {
 		return errors.New(`"name" must be 1-64 letters, digits, '-', '_' or '.'`)
 	}
 	if len(r.Titles)+len(r.ServiceSources)+len(r.DetectionSources)+len(r.Categories)+len(r.Severities) == 0 {
@@ -335,7 +335,7 @@ func checkAlertRule(r *AlertRule) error {
 }
 
 func checkRiskRule(r *RiskRule) error {
-	if !validName(r.Name) {
+	if !delivery.ValidName(r.Name) {
 		return errors.New(`"name" must be 1-64 letters, digits, '-', '_' or '.'`)
 	}
 	if len(r.RiskEventTypes)+len(r.RiskLevels) == 0 {
@@ -366,12 +366,12 @@ func checkValues(rule, field string, values []string, check func(string) bool, c
 	for _, v := range values {
 		switch {
 		case closed != nil && !containsFold(closed, v):
-			return fmt.Errorf("rule %s: %s: %q is not one of %s", rule, field, clip(v), strings.Join(closed, ", "))
+			return fmt.Errorf("rule %s: %s: %q is not one of %s", rule, field, delivery.Clip(v, 40), strings.Join(closed, ", "))
 		case check != nil && !check(v):
 			if field == "titles" {
-				return fmt.Errorf("rule %s: titles: %q must be 1-%d printable characters, with '*' only at the end", rule, clip(v), maxTitle)
+				return fmt.Errorf("rule %s: titles: %q must be 1-%d printable characters, with '*' only at the end", rule, delivery.Clip(v, 40), maxTitle)
 			}
-			return fmt.Errorf("rule %s: %s: %q must be a name of letters and digits, as Graph spells it (for example microsoftDefenderForCloudApps)", rule, field, clip(v))
+			return fmt.Errorf("rule %s: %s: %q must be a name of letters and digits, as Graph spells it (for example microsoftDefenderForCloudApps)", rule, field, delivery.Clip(v, 40))
 		}
 	}
 	return nil
@@ -425,18 +425,6 @@ func containsFold(set []string, v string) bool {
 	return slices.ContainsFunc(set, func(c string) bool { return strings.EqualFold(c, v) })
 }
 
-func validName(n string) bool {
-	if n == "" || len(n) > 64 {
-		return false
-	}
-	for _, c := range n {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 // validIdentifier accepts Graph's enum and type names: letters and digits, at most 64.
 func validIdentifier(v string) bool {
 	if v == "" || len(v) > 64 {
@@ -469,14 +457,6 @@ func describe(err error) string {
 		return fmt.Sprintf("field %q has the wrong JSON type (%s, expected %s)", typeErr.Field, typeErr.Value, typeErr.Type)
 	}
 	return "not valid JSON"
-}
-
-func clip(s string) string {
-	if utf8.RuneCountInString(s) > 40 {
-		r := []rune(s)
-		return string(r[:40]) + "…"
-	}
-	return s
 }
 
 // Sources lists the sources this poll reads, alerts first.

@@ -287,7 +287,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if !validName(s.Name) || s.LookBack < time.Minute || s.LookBack > MaxCatchUp || s.Overlap < time.Minute || s.Overlap > MaxCatchUp {
+		if !delivery.ValidName(s.Name) || s.LookBack < time.Minute || s.LookBack > MaxCatchUp || s.Overlap < time.Minute || s.Overlap > MaxCatchUp {
 			t.Fatalf("bounds: %+v", s)
 		}
 		if len(s.Sources()) == 0 {

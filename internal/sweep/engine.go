@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/session-revoker/session-revoker/internal/alert"
+	"github.com/session-revoker/session-revoker/internal/delivery"
 	"github.com/session-revoker/session-revoker/internal/outcome"
 	"github.com/session-revoker/session-revoker/internal/policy"
 	"github.com/session-revoker/session-revoker/internal/revoke"
@@ -595,7 +596,7 @@ func Decode(b []byte) (Work, error) {
 	if err := dec.Decode(&w); err != nil {
 		return Work{}, fmt.Errorf("not a sweep work message: %s", describe(err))
 	}
-	if !validName(w.Sweep) || w.Run == "" || (w.Plan == nil) == (w.Chunk == nil) {
+	if !delivery.ValidName(w.Sweep) || w.Run == "" || (w.Plan == nil) == (w.Chunk == nil) {
 		return Work{}, errors.New("not a sweep work message: it needs a sweep name, a run and exactly one of plan or chunk")
 	}
 	if w.Chunk != nil && (len(w.Chunk.Users) == 0 || len(w.Chunk.Users) > ChunkSize) {

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/session-revoker/session-revoker/internal/alert"
+	"github.com/session-revoker/session-revoker/internal/delivery"
 	"github.com/session-revoker/session-revoker/internal/identity"
 )
 
@@ -61,12 +62,12 @@ func ParseList(b []byte) (entries []Entry, bad []BadLine, err error) {
 		}
 		p, why := parseLine(text)
 		if why != "" {
-			bad = append(bad, BadLine{Line: lines, Value: clipLine(text), Reason: why})
+			bad = append(bad, BadLine{Line: lines, Value: delivery.Clip(text, 80), Reason: why})
 			continue
 		}
 		key := strings.ToLower(cmp.Or(p.UserID, p.UserPrincipalName))
 		if first, dup := seen[key]; dup {
-			bad = append(bad, BadLine{Line: lines, Value: clipLine(text), Reason: fmt.Sprintf("a repeat of line %d", first)})
+			bad = append(bad, BadLine{Line: lines, Value: delivery.Clip(text, 80), Reason: fmt.Sprintf("a repeat of line %d", first)})
 			continue
 		}
 		seen[key] = lines
@@ -143,11 +144,4 @@ func countContent(b []byte) int {
 		}
 	}
 	return n
-}
-
-func clipLine(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }

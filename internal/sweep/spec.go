@@ -116,7 +116,7 @@ func describe(err error) string {
 }
 
 func (s *Spec) check() error {
-	if !validName(s.Name) {
+	if !delivery.ValidName(s.Name) {
 		return errors.New(`sweep request: "name" must be 1-64 letters, digits, '-', '_' or '.': it names the sweep's progress across runs`)
 	}
 	sources := 0
@@ -154,12 +154,12 @@ func (s *Spec) check() error {
 		}
 		for _, l := range r.RiskLevels {
 			if !slices.Contains(riskLevels, l) {
-				return fmt.Errorf("sweep %s: riskLevels: %q is not one of %s", s.Name, clip(l), strings.Join(riskLevels, ", "))
+				return fmt.Errorf("sweep %s: riskLevels: %q is not one of %s", s.Name, delivery.Clip(l, 40), strings.Join(riskLevels, ", "))
 			}
 		}
 		for _, st := range r.RiskStates {
 			if !slices.Contains(riskStates, st) {
-				return fmt.Errorf("sweep %s: riskStates: %q is not one of %s", s.Name, clip(st), strings.Join(riskStates, ", "))
+				return fmt.Errorf("sweep %s: riskStates: %q is not one of %s", s.Name, delivery.Clip(st, 40), strings.Join(riskStates, ", "))
 			}
 		}
 	}
@@ -178,25 +178,6 @@ func validBucket(b string) bool {
 		}
 	}
 	return true
-}
-
-func validName(n string) bool {
-	if n == "" || len(n) > 64 {
-		return false
-	}
-	for _, c := range n {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }
 
 // Source says in words what the sweep lists, for results and logs.
