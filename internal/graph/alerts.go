@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"strings"
 
-	abs "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
-
 	"github.com/session-revoker/session-revoker/internal/poll"
 	"github.com/session-revoker/session-revoker/internal/revoke"
 )
@@ -27,22 +24,12 @@ func (c *Client) ListAlerts(ctx context.Context, link string) (poll.Page, error)
 	if !ok {
 		return poll.Page{}, &revoke.Error{Kind: revoke.BadRequest, Message: "a listing link that is not " + c.root + "/security/alerts_v2 or /identityProtection/riskDetections was refused"}
 	}
-	inspect := headersOption()
-	req := abs.NewRequestInformation()
-	req.Method = abs.GET
-	req.UrlTemplate = "{+request-raw-url}"
-	req.PathParameters = map[string]string{"request-raw-url": full}
-	req.Headers.TryAdd("Accept", "application/json")
-	// Without it Graph answers the newer members of evolvable enums (serviceSource
+	// Without Prefer, Graph answers the newer members of evolvable enums (serviceSource
 	// microsoftDefenderForCloud, ...) as unknownFutureValue, which no rule could name.
-	req.Headers.TryAdd("Prefer", "include-unknown-enum-members")
-	req.AddRequestOptions([]abs.RequestOption{inspect})
-	body, err := c.adapter.SendPrimitive(ctx, req, "[]byte", abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue})
-	call := callOf(inspect)
+	raw, call, err := c.getPage(ctx, full, "Prefer", "include-unknown-enum-members")
 	if err != nil {
-		return poll.Page{}, classify(err, call)
+		return poll.Page{}, err
 	}
-	raw, _ := body.([]byte)
 	var page struct {
 		Value []json.RawMessage `json:"value"`
 		Next  string            `json:"@odata.nextLink"`

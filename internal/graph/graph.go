@@ -151,22 +151,12 @@ func (c *Client) ListUsers(ctx context.Context, link string) (sweep.Page, error)
 	case !strings.HasPrefix(link, c.root+"/"):
 		return sweep.Page{}, &revoke.Error{Kind: revoke.BadRequest, Message: "a next-page link outside " + c.root + " was refused"}
 	}
-	inspect := headersOption()
-	req := abs.NewRequestInformation()
-	req.Method = abs.GET
-	req.UrlTemplate = "{+request-raw-url}"
-	req.PathParameters = map[string]string{"request-raw-url": link}
-	req.Headers.TryAdd("Accept", "application/json")
-	priority(ctx, req.Headers)
-	req.AddRequestOptions([]abs.RequestOption{inspect})
 	// The body is decoded here: a page is a list of three strings per user, and kiota's
 	// parse nodes would build a map per property to get them.
-	body, err := c.adapter.SendPrimitive(ctx, req, "[]byte", abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue})
-	call := callOf(inspect)
+	raw, call, err := c.getPage(ctx, link)
 	if err != nil {
-		return sweep.Page{}, classify(err, call)
+		return sweep.Page{}, err
 	}
-	raw, _ := body.([]byte)
 	var page struct {
 		Value []struct {
 			ID                string `json:"id"`
@@ -183,6 +173,29 @@ func (c *Client) ListUsers(ctx context.Context, link string) (sweep.Page, error)
 		p.Users[i] = alert.Principal{UserID: u.ID, UserPrincipalName: u.UserPrincipalName, UserType: u.UserType}
 	}
 	return p, nil
+}
+
+// getPage GETs a listing's page at full, an absolute URL the caller has checked, and
+// returns its body as Graph sent it. headers are added to the request (name, value, ...).
+func (c *Client) getPage(ctx context.Context, full string, headers ...string) ([]byte, revoke.Call, error) {
+	inspect := headersOption()
+	req := abs.NewRequestInformation()
+	req.Method = abs.GET
+	req.UrlTemplate = "{+request-raw-url}"
+	req.PathParameters = map[string]string{"request-raw-url": full}
+	req.Headers.TryAdd("Accept", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Headers.TryAdd(headers[i], headers[i+1])
+	}
+	priority(ctx, req.Headers)
+	req.AddRequestOptions([]abs.RequestOption{inspect})
+	body, err := c.adapter.SendPrimitive(ctx, req, "[]byte", abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue})
+	call := callOf(inspect)
+	if err != nil {
+		return nil, call, classify(err, call)
+	}
+	raw, _ := body.([]byte)
+	return raw, call, nil
 }
 
 // userIdentity is the part of a Graph user this function reads.
