@@ -5,18 +5,16 @@ package main
 // Runtime API on loopback sees that first request, which marks the end of cold init.
 
 import (
-	"bufio"
 	"bytes"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/session-revoker/session-revoker/internal/testenv/runtimeapi"
 )
 
 func build(t testing.TB, goarch string) string {
@@ -29,24 +27,6 @@ func build(t testing.TB, goarch string) string {
 		t.Fatalf("go build: %v\n%s", err, msg)
 	}
 	return out
-}
-
-// runtimeAPI answers nothing: it only reports when the function first asks for work.
-func runtimeAPI(t testing.TB) (addr string, next <-chan time.Time) {
-	ch := make(chan time.Time, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/runtime/invocation/next") {
-			select {
-			case ch <- time.Now():
-			default:
-			}
-			<-r.Context().Done() // hold the long poll, as the real API does
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://"), ch
 }
 
 func start(t testing.TB, bin, api string, env ...string) (*exec.Cmd, *bytes.Buffer) {
@@ -64,25 +44,9 @@ func start(t testing.TB, bin, api string, env ...string) (*exec.Cmd, *bytes.Buff
 	return cmd, &out
 }
 
-func rssKB(pid int) float64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
-			n, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return n
-		}
-	}
-	return 0
-}
-
 func TestBootstrapReachesTheRuntimeAPI(t *testing.T) {
 	bin := build(t, runtime.GOARCH)
-	api, next := runtimeAPI(t)
+	api, next := runtimeapi.Start(t)
 	cmd, out := start(t, bin, api, "GRAPH_SECRET_ID=session-revoker/graph-app")
 	defer cmd.Process.Kill()
 	select {
@@ -94,7 +58,7 @@ func TestBootstrapReachesTheRuntimeAPI(t *testing.T) {
 
 func TestBootstrapRefusesMissingConfiguration(t *testing.T) {
 	bin := build(t, runtime.GOARCH)
-	api, next := runtimeAPI(t)
+	api, next := runtimeapi.Start(t)
 	cmd, out := start(t, bin, api)
 	err := cmd.Wait()
 	if err == nil {
@@ -117,14 +81,14 @@ func BenchmarkColdStart(b *testing.B) {
 	var rss float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		api, next := runtimeAPI(b)
+		api, next := runtimeapi.Start(b)
 		begin := time.Now()
 		cmd, out := start(b, bin, api, "GRAPH_SECRET_ID=session-revoker/graph-app")
 		select {
 		case at := <-next:
 			b.StopTimer()
 			_ = at.Sub(begin)
-			rss += rssKB(cmd.Process.Pid)
+			rss += runtimeapi.ResidentKB(cmd.Process.Pid)
 		case <-time.After(20 * time.Second):
 			b.Fatalf("no request for work; output:\n%s", out)
 		}
