@@ -552,3 +552,64 @@ func TestSweepTenThousandUserList(t *testing.T) {
 	checkRun(t, st, "inc-4711", want, map[outcome.Status]int{outcome.Failed: len(badLines)}, rep)
 	checkChaos(t, rep, ch)
 }
+
+// An S3 list written by an adversary (or a careless export): a line pairing the
+// break-glass account's object id with another user's UPN, the account again by its id in
+// capitals and by its UPN in capitals, and one ordinary user. Graph's facts decide: the
+// break-glass account is never revoked however it is named, each line ends with an
+// outcome, and the same list swept again within SUPPRESS_MINUTES revokes nobody twice.
+func TestSweepListCannotReachTheProtectedAccount(t *testing.T) {
+	const bgID, bgUPN = "0f6d3b9e-2a4c-4e8b-9d1f-5c7a3e6b8d42", "breakglass01@contoso.onmicrosoft.com"
+	st := newScaleStackOf(t, map[string]string{"PROTECTED_USERS": bgUPN}, graphemu.DefaultUsers(), visibility, visibility)
+	list := `{"userId": "` + bgID + `", "userPrincipalName": "AdeleV@contoso.onmicrosoft.com"}
+` + strings.ToUpper(bgID) + `
+` + strings.ToUpper(bgUPN) + `
+AlexW@contoso.onmicrosoft.com
+`
+	if _, err := st.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(st.bucket), Key: aws.String("lists/hostile.txt"), Body: strings.NewReader(list)}); err != nil {
+		t.Fatal(err)
+	}
+	spec := `{"sweep": {"name": "hostile", "list": {"bucket": "` + st.bucket + `", "key": "lists/hostile.txt"}, "reason": "test"}}`
+	for run := 1; run <= 2; run++ {
+		st.start(t, spec)
+		st.consume(t, nil)
+	}
+	for _, r := range st.emu.Requests() {
+		if r.Method == http.MethodPost && (strings.EqualFold(r.Path, "/v1.0/users/"+bgID+"/revokeSignInSessions") || strings.Contains(strings.ToLower(r.Path), "breakglass")) {
+			t.Fatalf("a revoke was sent for the break-glass account: %s", r.Path)
+		}
+	}
+	revoked := revokesByUser(st.emu)
+	alex := "e3a5b7c9-1d2f-4a6b-8c0d-9e1f3a5b7c92"
+	if u, ok := st.emu.User("AlexW@contoso.onmicrosoft.com"); ok {
+		alex = strings.ToLower(u.ID)
+	}
+	if revoked[alex] != 1 || len(revoked) != 1 {
+		t.Errorf("Graph accepted revokes %v, want Alex once over both runs", revoked)
+	}
+	// Every line of each run has an outcome: run 1 revoked Alex, run 2 suppressed him.
+	var statuses []string
+	for _, c := range st.containers {
+		for _, o := range audited(t, c.log.String()) {
+			if strings.HasPrefix(o.AlertID, "hostile/") {
+				statuses = append(statuses, string(o.Status)+" "+cmp.Or(o.UserPrincipalName, o.UserID, o.Identifier)+": "+o.Reason)
+			}
+		}
+	}
+	joined := strings.Join(statuses, "\n")
+	if !strings.Contains(joined, "revoked AlexW") || !strings.Contains(joined, "suppressed AlexW") {
+		t.Errorf("Alex: %s", joined)
+	}
+	for _, s := range statuses {
+		if strings.HasPrefix(s, "revoked") && !strings.HasPrefix(s, "revoked AlexW") {
+			t.Errorf("revoked someone else: %s", s)
+		}
+	}
+	// Per run three outcomes: the break-glass account once (line 1 by its object id, line 3
+	// by its UPN folded into it once Graph resolved both to one user), line 2 a repeat of
+	// line 1's id, and Alex.
+	if len(statuses) != 6 || strings.Count(joined, "skipped breakglass01@contoso.onmicrosoft.com: protected") != 2 || strings.Count(joined, "line 2: a repeat of line 1") != 2 {
+		t.Errorf("outcomes over two runs:\n%s", joined)
+	}
+	t.Logf("outcomes:\n%s", joined)
+}
