@@ -377,6 +377,34 @@ func TestPollGivesUp(t *testing.T) {
 	}
 }
 
+// A poll is one delivery: a page of one-user alerts past MAX_REVOKES_PER_DELIVERY revokes
+// up to the limit, and the rest are held for an operator with the budget named as the
+// reason, not the blast radius they did not exceed.
+func TestPollDeliveryBudget(t *testing.T) {
+	c := newPollContainer(t, map[string]string{"MAX_REVOKES_PER_DELIVERY": "2"})
+	var ids []string
+	for _, u := range []string{"AdeleV", "AlexW", "LeeG", "PattiF"} {
+		ids = append(ids, c.emu.AddAlert(graphemu.SecurityAlert{Title: "Impossible travel activity", Severity: "high", Users: []string{u + "@contoso.onmicrosoft.com"}}))
+	}
+	res, err := c.poll(t, alertsOnly, "poll-1")
+	if err == nil || !strings.Contains(err.Error(), "MAX_REVOKES_PER_DELIVERY=2") || strings.Contains(err.Error(), "MAX_TARGETS_PER_ALERT") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(revokes(c.emu)); n != 2 || res.Summary[outcome.Revoked] != 2 || res.Summary[outcome.NeedsApproval] != 2 {
+		t.Errorf("%d revoke calls, summary %v", n, res.Summary)
+	}
+	st := polledStatuses(res)
+	given := 0
+	for _, id := range ids {
+		if st[id] == outcome.PollGivenUp {
+			given++
+		}
+	}
+	if given != 2 {
+		t.Errorf("polled %v: want the two alerts over the budget given up for an operator", st)
+	}
+}
+
 // A dry run's marks are its own: going live acts on what the dry run only reported.
 func TestPollDryRunThenLive(t *testing.T) {
 	table := pollTable(t)
@@ -428,7 +456,11 @@ func BenchmarkPollCycle(b *testing.B) {
 			mu.Unlock()
 		}
 	})
-	c := newPollContainer(b, map[string]string{"SUPPRESS_MINUTES": "0"}, graphemu.WithLatency(40*time.Millisecond), graphemu.WithRequestLog(hook))
+	// One poll is one delivery, so its revokes count against MAX_REVOKES_PER_DELIVERY and
+	// the circuit breaker; both are off here (a page of 100 revokes is what is measured,
+	// not the guardrails, which TestPollDeliveryBudget covers).
+	c := newPollContainer(b, map[string]string{"SUPPRESS_MINUTES": "0", "MAX_REVOKES_PER_DELIVERY": "0", "MAX_REVOKES_PER_WINDOW": "0"},
+		graphemu.WithLatency(40*time.Millisecond), graphemu.WithRequestLog(hook))
 	users := make([]graphemu.User, 100)
 	for i := range users {
 		users[i] = graphemu.User{ID: fmt.Sprintf("0b0e0c00-0000-4000-8000-%012d", i), UserPrincipalName: fmt.Sprintf("traveller%03d@contoso.onmicrosoft.com", i)}

@@ -25,8 +25,10 @@ const (
 	// Deferred: not attempted because the invocation ran out of time. Fails the
 	// invocation so Lambda's retry picks the user up.
 	Deferred Status = "deferred"
-	// NeedsApproval: the alert names more users than MAX_TARGETS_PER_ALERT; nobody in it
-	// was revoked. Fails the invocation so the event reaches an operator.
+	// NeedsApproval: not revoked without an operator's approval: the alert names more
+	// users than MAX_TARGETS_PER_ALERT (then nobody in it was revoked), or the delivery's
+	// revoke budget or the circuit breaker was spent. Fails the invocation so the event
+	// reaches an operator.
 	NeedsApproval Status = "needs-approval"
 	// Suppressed: this function revoked the user within SUPPRESS_MINUTES; not revoked
 	// again (VPN and travelling users re-trigger impossible travel right after a revoke).

@@ -339,11 +339,13 @@ func (r *Runner) act(ctx context.Context, p *pass, cs []candidate, rep *Report) 
 			pa.Title = sp.a.Title
 		}
 		var bad []outcome.Outcome
-		approval := false
-		for _, t := range ts {
+		var approval *outcome.Outcome // the first user held for an operator, and why
+		for i, t := range ts {
 			if t.Status.Unhandled() {
 				bad = append(bad, t)
-				approval = approval || t.Status == outcome.NeedsApproval
+				if approval == nil && t.Status == outcome.NeedsApproval {
+					approval = &ts[i]
+				}
 			}
 		}
 		switch {
@@ -353,8 +355,10 @@ func (r *Runner) act(ctx context.Context, p *pass, cs []candidate, rep *Report) 
 				pa.Reason = "handled, but not marked so: the next poll may act on it again"
 				p.fail("alert %s: handled, but its mark was not saved: %v", pa.ID, err)
 			}
-		case approval:
-			r.giveUp(ctx, p, sp.c, rep, fmt.Sprintf("names more users than MAX_TARGETS_PER_ALERT: nobody in it was revoked; revoke them with an approved direct request (%d users, in the audit log)", len(ts)))
+		case approval != nil:
+			// The blast radius, the delivery's revoke budget or the circuit breaker: the
+			// user's own reason says which, and an operator's approval is what it waits for.
+			r.giveUp(ctx, p, sp.c, rep, fmt.Sprintf("needs approval (%s); revoke them with an approved direct request (%d of its %d users, in the audit log)", first([]outcome.Outcome{*approval}), outcome.Summarise(ts)[outcome.NeedsApproval], len(ts)))
 		case sp.c.attempts >= r.MaxAlertAttempts:
 			r.giveUp(ctx, p, sp.c, rep, fmt.Sprintf("not handled after %d polls: %s", sp.c.attempts, first(bad)))
 		default:
