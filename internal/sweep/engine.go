@@ -69,7 +69,6 @@ type Member struct {
 	ID   string `json:"id,omitempty"`
 	UPN  string `json:"upn,omitempty"`
 	Type string `json:"type,omitempty"`
-	Line int    `json:"line,omitempty"`
 }
 
 // Run is a sweep run as the state table keeps it.
@@ -345,9 +344,9 @@ func (e *Engine) plan(ctx context.Context, run Run, p Plan) error {
 			}
 			return e.finishIfComplete(ctx, run.ID, s.Name, perr)
 		}
-		users = members(entryMembers(entries))
-		for i := range users {
-			users[i].Line = entries[i].Line
+		users = make([]Member, len(entries))
+		for i, en := range entries {
+			users[i] = Member{ID: en.UserID, UPN: en.UserPrincipalName, Type: en.UserType}
 		}
 		refused := badOutcomes(s, run.ID, bad)
 		if e.Observe != nil && len(refused) > 0 {
@@ -554,14 +553,6 @@ func entryMembers(entries []Entry) []alert.Principal {
 	out := make([]alert.Principal, len(entries))
 	for i, e := range entries {
 		out[i] = e.Principal
-	}
-	return out
-}
-
-func members(ps []alert.Principal) []Member {
-	out := make([]Member, len(ps))
-	for i, p := range ps {
-		out[i] = Member{ID: p.UserID, UPN: p.UserPrincipalName, Type: p.UserType}
 	}
 	return out
 }
