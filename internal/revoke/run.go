@@ -89,6 +89,9 @@ type Prior struct {
 // and is always allowed, and still counted.
 type Budget interface {
 	Take(ctx context.Context, approved bool) (ok bool, why string, err error)
+	// Settle records what Take counted without writing it yet; Run calls it once its
+	// revokes are done.
+	Settle(ctx context.Context)
 }
 
 func (o Options) withDefaults() Options {
@@ -201,8 +204,8 @@ func Run(ctx context.Context, ds []policy.Decision, connect Connect, opt Options
 		revokeOne(ctx, g, &ds[i].Target, &out[i], ds[i].Reason, priors, opt)
 		out[i].DurationMS += time.Since(start).Milliseconds()
 	})
-	if s, ok := opt.Budget.(interface{ Settle(context.Context) }); ok {
-		s.Settle(ctx)
+	if opt.Budget != nil {
+		opt.Budget.Settle(ctx)
 	}
 
 	kept := out[:0]
