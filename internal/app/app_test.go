@@ -134,7 +134,7 @@ func newContainerAt(t testing.TB, emu *graphemu.Server, env map[string]string, s
 	}
 	// DEBUG unless the test asks for less (a benchmark's millions of lines would be its
 	// memory).
-	h, err := app.New(context.Background(), cfg, app.Logger(multi{c.log, &logs}, cmp.Or(vars["LOG_LEVEL"], "DEBUG")))
+	h, err := app.New(context.Background(), cfg, app.Logger(multi{c.log, &logs}, cmp.Or(vars["AWS_LAMBDA_LOG_LEVEL"], "DEBUG")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func BenchmarkSweep(b *testing.B) {
 	// The breaker's default (50 unapproved revokes in 10 minutes) would hold the alerts
 	// after the 50th (the run sends about 110): the guardrail doing its job, but not what
 	// is measured here. The approved sweep is never counted against it.
-	st := newScaleStackOf(b, map[string]string{"GRAPH_WRITES_PER_SECOND": "", "LOG_LEVEL": "INFO", "MAX_REVOKES_PER_WINDOW": "1000"}, users, 360*time.Second, 60*time.Second,
+	st := newScaleStackOf(b, map[string]string{"GRAPH_WRITES_PER_SECOND": "", "AWS_LAMBDA_LOG_LEVEL": "INFO", "MAX_REVOKES_PER_WINDOW": "1000"}, users, 360*time.Second, 60*time.Second,
 		graphemu.WithLatency(benchLatency), graphemu.WithWriteQuota(benchQuota, benchWindow))
 
 	// The naive loop, on a tenant of its own, at the same time.
