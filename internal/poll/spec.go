@@ -377,10 +377,13 @@ func checkValues(rule, field string, values []string, check func(string) bool, c
 	return nil
 }
 
-// normalAlertRules applies the status default and spells closed values as Graph does.
+// normalAlertRules applies the status default, spells closed values as Graph does, and
+// makes an empty list no list (both mean "any"), so a rule has one form.
 func normalAlertRules(rs []AlertRule) []AlertRule {
 	out := make([]AlertRule, len(rs))
 	for i, r := range rs {
+		r.Titles, r.ServiceSources = canonical(r.Titles, nil), canonical(r.ServiceSources, nil)
+		r.DetectionSources, r.Categories = canonical(r.DetectionSources, nil), canonical(r.Categories, nil)
 		r.Severities = canonical(r.Severities, severities)
 		r.Statuses = canonical(r.Statuses, statuses)
 		if len(r.Statuses) == 0 {
@@ -394,6 +397,7 @@ func normalAlertRules(rs []AlertRule) []AlertRule {
 func normalRiskRules(rs []RiskRule) []RiskRule {
 	out := make([]RiskRule, len(rs))
 	for i, r := range rs {
+		r.RiskEventTypes = canonical(r.RiskEventTypes, nil)
 		r.RiskLevels = canonical(r.RiskLevels, riskLevels)
 		r.DetectionTimingTypes = canonical(r.DetectionTimingTypes, timingTypes)
 		r.RiskStates = canonical(r.RiskStates, riskStates)
